@@ -1,0 +1,343 @@
+import { z } from 'zod';
+import { policyDocumentSchema } from '../policy/document.js';
+
+/**
+ * Every setting, its default and a one-line description, in one place. The loader (load.ts) reads YAML
+ * plus FEDPROXY_* overrides into this schema and reports every problem at once, each with its path.
+ * `docs/configuration.md` is generated from the descriptions here.
+ */
+
+/** AWS's character set for names that end up in ARNs (role names, session names). */
+const awsName = /^[\w+=,.@-]+$/;
+
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:8080');
+
+const serverSchema = z
+  .strictObject({
+    listen: hostPort.default('127.0.0.1:8080').describe('Address to listen on, host:port.'),
+    publicUrl: z
+      .url({ protocol: /^https?$/ })
+      .optional()
+      .describe(
+        'Base URL that browsers and IdPs see (redirect and ACS URLs); defaults to the listen address.',
+      ),
+    tls: z
+      .strictObject({
+        cert: z.string().min(1).describe('PEM certificate (chain) file.'),
+        key: z.string().min(1).describe('PEM private key file.'),
+      })
+      .optional()
+      .describe('Serve HTTPS natively with this certificate and key.'),
+    allowPlainHttp: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Allow plain HTTP on a non-loopback address (only behind a TLS-terminating proxy). Loopback is always allowed.',
+      ),
+    trustProxy: z
+      .union([z.boolean(), z.int().min(0).max(10)])
+      .default(false)
+      .describe('Number of reverse-proxy hops to trust for X-Forwarded-For (Express "trust proxy").'),
+    bodyLimitBytes: z
+      .int()
+      .min(1024)
+      .max(10 * 1024 * 1024)
+      .default(256 * 1024)
+      .describe('Largest request body accepted; larger bodies get 413 before parsing.'),
+    shutdownGraceMs: z
+      .int()
+      .min(0)
+      .max(120_000)
+      .default(10_000)
+      .describe('How long a SIGTERM waits for in-flight requests before closing connections.'),
+  })
+  .prefault({});
+
+const storeSchema = z
+  .strictObject({
+    type: z
+      .enum(['redis', 'memory'])
+      .default('redis')
+      .describe('Where sessions, revocations and config records live. "memory" is for dev mode only.'),
+    redis: z
+      .strictObject({
+        url: z.string().default('redis://127.0.0.1:6379').describe('Redis URL (redis:// or rediss://).'),
+        keyPrefix: z
+          .string()
+          .regex(/^[\w:.-]*$/)
+          .default('fp:')
+          .describe('Prefix of every key fedproxy writes.'),
+        commandTimeoutMs: z
+          .int()
+          .min(50)
+          .max(30_000)
+          .default(2_000)
+          .describe('A command not answered in this time fails (and the request answers 503).'),
+      })
+      .prefault({}),
+    auditMaxLength: z
+      .int()
+      .min(1000)
+      .default(1_000_000)
+      .describe('The audit stream keeps about this many newest events.'),
+  })
+  .prefault({});
+
+const keysSchema = z
+  .strictObject({
+    dir: z
+      .string()
+      .optional()
+      .describe(
+        'Folder of key sets written by `fedproxy keys generate`; every *.key.json file in it is loaded.',
+      ),
+    ephemeral: z
+      .boolean()
+      .default(false)
+      .describe('Generate a throwaway key set at start (dev mode only: credentials die with the process).'),
+  })
+  .prefault({});
+
+const credentialsSchema = z
+  .strictObject({
+    issuer: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('The `iss` of session tokens; defaults to server.publicUrl.'),
+    reuseWindowSeconds: z
+      .int()
+      .min(0)
+      .max(3600)
+      .default(300)
+      .describe(
+        'The same principal, role, session policy and duration within this window gets the same credentials back (0 disables reuse).',
+      ),
+    maxClockSkewSeconds: z
+      .int()
+      .min(0)
+      .max(300)
+      .default(30)
+      .describe('Leeway when checking session-token times.'),
+  })
+  .prefault({});
+
+const claimPaths = z
+  .strictObject({
+    subject: z.string().default('sub').describe('Claim holding the stable subject id.'),
+    username: z.string().default('preferred_username').describe('Claim holding the username.'),
+    email: z.string().default('email').describe('Claim holding the e-mail address.'),
+    groups: z.string().default('groups').describe('Claim (dot path) holding the groups.'),
+  })
+  .prefault({});
+
+const idpId = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'lowercase letters, digits and dashes, at most 32 characters');
+
+const oidcIdpSchema = z.strictObject({
+  id: idpId.describe('Appears in /auth/oidc/<id>/...'),
+  type: z.literal('oidc'),
+  displayName: z.string().optional().describe('Shown on the sign-in page.'),
+  issuer: z.url().describe('The IdP issuer; discovery must report exactly this value.'),
+  clientId: z.string().optional().describe('OAuth client id (browser sign-in).'),
+  clientSecret: z.string().optional().describe('OAuth client secret; use ${env:NAME} rather than a literal.'),
+  browser: z.boolean().default(true).describe('Offer browser sign-in; false accepts bearer tokens only.'),
+  audiences: z
+    .array(z.string().min(1))
+    .default([])
+    .describe('Accepted `aud` values of workload bearer tokens.'),
+  algorithms: z
+    .array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']))
+    .default(['RS256', 'ES256', 'EdDSA'])
+    .describe('Signature algorithms accepted on IdP tokens.'),
+  jwksUri: z.url().optional().describe('JWKS URL; defaults to the one discovery names.'),
+  scopes: z.array(z.string()).default(['openid', 'profile', 'email']).describe('Scopes asked at sign-in.'),
+  claims: claimPaths,
+  bindCredentialsToToken: z
+    .boolean()
+    .default(false)
+    .describe('Never issue credentials that outlive the IdP token they were minted from.'),
+});
+
+const samlIdpSchema = z.strictObject({
+  id: idpId.describe('Appears in /auth/saml/<id>/...'),
+  type: z.literal('saml'),
+  displayName: z.string().optional().describe('Shown on the sign-in page.'),
+  metadata: z.string().optional().describe('IdP metadata XML: a file path or an https URL.'),
+  entityId: z.string().optional().describe('IdP entity id, when no metadata is given.'),
+  entryPoint: z.url().optional().describe('IdP SSO URL, when no metadata is given.'),
+  certificates: z
+    .array(z.string())
+    .default([])
+    .describe('IdP signing certificates (PEM or files), for rollover.'),
+  allowIdpInitiated: z.boolean().default(false).describe('Accept unsolicited (IdP-initiated) responses.'),
+  attributes: z
+    .strictObject({
+      subject: z.string().optional().describe('Attribute holding the subject; the NameID when absent.'),
+      username: z.string().optional().describe('Attribute holding the username; the NameID when absent.'),
+      email: z.string().optional().describe('Attribute holding the e-mail address.'),
+      groups: z.string().optional().describe('Attribute holding the groups (multi-valued).'),
+    })
+    .prefault({}),
+  bindCredentialsToToken: z
+    .boolean()
+    .default(false)
+    .describe('Never issue credentials that outlive the assertion (SessionNotOnOrAfter).'),
+});
+
+export const idpSchema = z.discriminatedUnion('type', [oidcIdpSchema, samlIdpSchema]);
+
+export const roleSchema = z
+  .strictObject({
+    name: z.string().min(1).max(64).regex(awsName, 'letters, digits and +=,.@_- only'),
+    description: z.string().default('').describe('Shown to users choosing a role.'),
+    policy: policyDocumentSchema.describe(
+      'IAM policy template; ${fed:...} variables are filled in per user.',
+    ),
+    maxSessionDuration: z
+      .int()
+      .min(900)
+      .max(43_200)
+      .default(3600)
+      .describe('Longest credential lifetime, seconds.'),
+    defaultSessionDuration: z
+      .int()
+      .min(900)
+      .max(43_200)
+      .optional()
+      .describe('Lifetime when the caller does not ask; defaults to min(3600, maxSessionDuration).'),
+  })
+  .refine((r) => r.defaultSessionDuration === undefined || r.defaultSessionDuration <= r.maxSessionDuration, {
+    message: 'defaultSessionDuration exceeds maxSessionDuration',
+    path: ['defaultSessionDuration'],
+  });
+
+export const mappingSchema = z
+  .strictObject({
+    idp: idpId.optional().describe('Only identities of this IdP; any IdP when absent.'),
+    group: z.string().min(1).optional().describe('Exact group name.'),
+    groupPattern: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Glob over group names: * matches any run of characters, ? one character.'),
+    roles: z.array(z.string().min(1)).min(1).describe('Roles this mapping grants.'),
+  })
+  .refine((m) => (m.group === undefined) !== (m.groupPattern === undefined), {
+    message: 'a mapping needs exactly one of group or groupPattern',
+  });
+
+const adminSchema = z
+  .strictObject({
+    groups: z.array(z.string().min(1)).default([]).describe('IdP groups whose members are admins.'),
+    tokens: z
+      .array(
+        z.strictObject({
+          name: z.string().min(1),
+          sha256: z.string().regex(/^[0-9a-f]{64}$/, 'hex SHA-256 of the token'),
+        }),
+      )
+      .default([])
+      .describe('Admin API tokens, stored as the hex SHA-256 of the token.'),
+  })
+  .prefault({});
+
+const revocationSchema = z
+  .strictObject({
+    maxStalenessMs: z
+      .int()
+      .min(0)
+      .max(60_000)
+      .default(1000)
+      .describe('How long an instance may trust a cached liveness answer; 0 asks the store every time.'),
+  })
+  .prefault({});
+
+const templatesSchema = z
+  .strictObject({
+    maxValueLength: z
+      .int()
+      .min(1)
+      .max(1024)
+      .default(128)
+      .describe('Longest identity value substituted into a policy template.'),
+  })
+  .prefault({});
+
+const logSchema = z
+  .strictObject({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    pretty: z.boolean().default(false).describe('Human-readable logs (dev); JSON lines otherwise.'),
+  })
+  .prefault({});
+
+export const configSchema = z
+  .strictObject({
+    mode: z
+      .enum(['production', 'development'])
+      .default('production')
+      .describe('development allows dev-only settings (memory store, ephemeral keys); set by `serve --dev`.'),
+    accountId: z
+      .string()
+      .regex(/^\d{12}$/, '12 digits')
+      .default('000000000000')
+      .describe('Account id used in ARNs.'),
+    server: serverSchema,
+    store: storeSchema,
+    keys: keysSchema,
+    credentials: credentialsSchema,
+    idps: z.array(idpSchema).default([]),
+    roles: z.array(roleSchema).default([]),
+    mappings: z.array(mappingSchema).default([]),
+    admin: adminSchema,
+    revocation: revocationSchema,
+    templates: templatesSchema,
+    log: logSchema,
+  })
+  .superRefine((config, ctx) => {
+    const idps = new Set<string>();
+    config.idps.forEach((idp, i) => {
+      if (idps.has(idp.id))
+        ctx.addIssue({ code: 'custom', path: ['idps', i, 'id'], message: `duplicate idp id "${idp.id}"` });
+      idps.add(idp.id);
+    });
+    const roles = new Set<string>();
+    config.roles.forEach((role, i) => {
+      if (roles.has(role.name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['roles', i, 'name'],
+          message: `duplicate role "${role.name}"`,
+        });
+      roles.add(role.name);
+    });
+    config.mappings.forEach((mapping, i) => {
+      if (mapping.idp !== undefined && !idps.has(mapping.idp))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['mappings', i, 'idp'],
+          message: `unknown idp "${mapping.idp}"`,
+        });
+      mapping.roles.forEach((role, j) => {
+        if (!roles.has(role))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['mappings', i, 'roles', j],
+            message: `unknown role "${role}"`,
+          });
+      });
+    });
+  });
+
+/** The configuration as written (before defaults). */
+export type ConfigInput = z.input<typeof configSchema>;
+/** The validated configuration with every default filled in. */
+export type Config = z.output<typeof configSchema>;
+export type IdpConfig = z.output<typeof idpSchema>;
+export type OidcIdpConfig = Extract<IdpConfig, { type: 'oidc' }>;
+export type SamlIdpConfig = Extract<IdpConfig, { type: 'saml' }>;
+export type RoleConfig = z.output<typeof roleSchema>;
+export type MappingConfig = z.output<typeof mappingSchema>;

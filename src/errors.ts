@@ -1,0 +1,86 @@
+/**
+ * The one error hierarchy. Every failure a client may see is an AppError with an HTTP status, a stable
+ * machine-readable code and a message; `expose` says whether the message may be shown to the client
+ * (client errors yes, server errors no: they answer a generic message and are logged in full).
+ * The HTTP error handler is the only place that turns these into response bodies.
+ *
+ * Codes follow AWS's wire codes where an AWS client may read them (AccessDenied, ValidationError, ...).
+ */
+export class AppError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly expose: boolean;
+
+  constructor(status: number, code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.status = status;
+    this.code = code;
+    this.expose = status < 500;
+  }
+}
+
+/** Malformed or out-of-range input (AWS: ValidationError). */
+export class ValidationError extends AppError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(400, 'ValidationError', message, options);
+  }
+}
+
+/** No usable credentials were presented. */
+export class AuthenticationError extends AppError {
+  constructor(message = 'Authentication required', code = 'Unauthenticated') {
+    super(401, code, message);
+  }
+}
+
+/** The caller is known but not allowed (AWS: AccessDenied). */
+export class AccessDeniedError extends AppError {
+  constructor(message = 'Access denied') {
+    super(403, 'AccessDenied', message);
+  }
+}
+
+/** A credential or session token that is not (or no longer) valid. */
+export class InvalidCredentialError extends AppError {
+  constructor(message: string, code = 'InvalidClientTokenId') {
+    super(403, code, message);
+  }
+}
+
+export class NotFoundError extends AppError {
+  constructor(message = 'Not found') {
+    super(404, 'NotFound', message);
+  }
+}
+
+/** An optimistic-concurrency check failed (If-Match did not match the stored version). */
+export class PreconditionFailedError extends AppError {
+  constructor(message = 'The resource was changed by someone else; read it again and retry') {
+    super(412, 'PreconditionFailed', message);
+  }
+}
+
+export class PayloadTooLargeError extends AppError {
+  constructor(message = 'Request body too large') {
+    super(413, 'PayloadTooLarge', message);
+  }
+}
+
+export class RateLimitedError extends AppError {
+  constructor(message = 'Rate exceeded') {
+    super(429, 'Throttling', message);
+  }
+}
+
+/**
+ * The store (Redis) could not be asked. Fail closed: nothing is minted or verified without it.
+ */
+export class StoreUnavailableError extends AppError {
+  constructor(
+    message = 'The session store is unavailable; try again shortly',
+    options?: { cause?: unknown },
+  ) {
+    super(503, 'ServiceUnavailable', message, options);
+  }
+}
