@@ -1,0 +1,56 @@
+import { indexName } from '../session-record.js';
+import type { SessionIndex } from '../types.js';
+
+/**
+ * Every key and channel the Redis store uses, all under the configured prefix (default `fp:`):
+ *
+ * | key                          | type    | lifetime                                                |
+ * |------------------------------|---------|---------------------------------------------------------|
+ * | `sess:<sid>`                 | hash    | until the session's expiresAt                           |
+ * | `akid:<akid>`                | string  | sid; until the session's expiresAt                      |
+ * | `idx:all`, `idx:<by>:<value>`| zset    | sids scored by issuedAt; until the longest member's end |
+ * | `{nb}:<scope>`               | string  | not-before mark; one hash tag, so MGET reads many       |
+ * | `once:<namespace>:<key>`     | string  | the caller's TTL                                        |
+ * | `cfg:<name>`                 | hash    | value + version; kept                                   |
+ * | `{audit}:log`, `{audit}:head`| stream, hash | the chain and its head; one hash tag for the CAS   |
+ * | channel `ch:<channel>`       | pub/sub | (channels are server-wide, so they carry the prefix too) |
+ *
+ * The namespace is URI-encoded so that no namespace/key pair can spell another's key.
+ */
+export class RedisKeys {
+  readonly auditLog: string;
+  readonly auditHead: string;
+
+  constructor(private readonly prefix: string) {
+    this.auditLog = `${prefix}{audit}:log`;
+    this.auditHead = `${prefix}{audit}:head`;
+  }
+
+  session(sid: string): string {
+    return `${this.prefix}sess:${sid}`;
+  }
+
+  accessKey(akid: string): string {
+    return `${this.prefix}akid:${akid}`;
+  }
+
+  index(index: SessionIndex): string {
+    return `${this.prefix}idx:${indexName(index)}`;
+  }
+
+  notBefore(scope: string): string {
+    return `${this.prefix}{nb}:${scope}`;
+  }
+
+  once(namespace: string, key: string): string {
+    return `${this.prefix}once:${encodeURIComponent(namespace)}:${key}`;
+  }
+
+  config(name: string): string {
+    return `${this.prefix}cfg:${name}`;
+  }
+
+  channel(channel: string): string {
+    return `${this.prefix}ch:${channel}`;
+  }
+}

@@ -1,0 +1,90 @@
+import type { RedisOptions } from 'ioredis';
+
+/**
+ * The Lua scripts behind the operations that must be atomic on the server. Each script touches only the
+ * keys it is given, and a script given several keys gets keys of one hash tag, so all run on Cluster.
+ * Values pass through as strings (Lua would print large numbers in exponent form).
+ */
+export const luaScripts = {
+  /** KEYS: session hash. ARGV: ttlMs, field, value, ... The record replaces any earlier one whole. */
+  fpSessionCreate: {
+    numberOfKeys: 1,
+    lua: `
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1`,
+  },
+  /** KEYS: index sorted set. ARGV: issuedAt, sid, ttlMs. The index lives as long as its longest member. */
+  fpIndexAdd: {
+    numberOfKeys: 1,
+    lua: `
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+if redis.call('PEXPIRE', KEYS[1], ARGV[3], 'NX') == 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3], 'GT')
+end
+return 1`,
+  },
+  /** KEYS: session hash. ARGV: at. 0 when there is no such session; the first revocation time stands. */
+  fpRevoke: {
+    numberOfKeys: 1,
+    lua: `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSETNX', KEYS[1], 'revokedAt', ARGV[1])
+return 1`,
+  },
+  /** KEYS: mark. ARGV: at, ttlMs. Neither the mark nor its remaining lifetime ever shrinks. */
+  fpRaise: {
+    numberOfKeys: 1,
+    lua: `
+local mark = ARGV[1]
+local current = redis.call('GET', KEYS[1])
+if current and tonumber(current) >= tonumber(mark) then mark = current end
+local ttl = tonumber(ARGV[2])
+local remaining = redis.call('PTTL', KEYS[1])
+if remaining > ttl then ttl = remaining end
+redis.call('SET', KEYS[1], mark, 'PX', string.format('%d', ttl))
+return 1`,
+  },
+  /** KEYS: config hash. ARGV: value, expectedVersion. The new version, or nil when the version moved. */
+  fpConfigPut: {
+    numberOfKeys: 1,
+    lua: `
+local version = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+if version ~= tonumber(ARGV[2]) then return false end
+version = version + 1
+redis.call('HSET', KEYS[1], 'value', ARGV[1], 'version', version)
+return version`,
+  },
+  /**
+   * KEYS: audit stream, head hash (one hash tag). ARGV: prevHash, entry, hash, maxLength.
+   * Appends only when the head is still prevHash: {1, id}; otherwise {0, current head}, so the caller
+   * seals again on the new head and the chain never forks.
+   */
+  fpAuditAppend: {
+    numberOfKeys: 2,
+    lua: `
+local head = redis.call('HGET', KEYS[2], 'hash') or ''
+if head ~= ARGV[1] then return {0, head} end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'entry', ARGV[2], 'hash', ARGV[3])
+redis.call('HSET', KEYS[2], 'hash', ARGV[3], 'id', id)
+return {1, id}`,
+  },
+} satisfies NonNullable<RedisOptions['scripts']>;
+
+/** The methods ioredis adds for `luaScripts`: keys first, then arguments. */
+export interface ScriptCommands {
+  fpSessionCreate(session: string, ttlMs: number, ...fields: string[]): Promise<unknown>;
+  fpIndexAdd(index: string, issuedAt: number, sid: string, ttlMs: number): Promise<unknown>;
+  fpRevoke(session: string, at: number): Promise<unknown>;
+  fpRaise(mark: string, at: number, ttlMs: number): Promise<unknown>;
+  fpConfigPut(config: string, value: string, expectedVersion: number): Promise<unknown>;
+  fpAuditAppend(
+    stream: string,
+    head: string,
+    prevHash: string,
+    entry: string,
+    hash: string,
+    maxLength: number,
+  ): Promise<unknown>;
+}

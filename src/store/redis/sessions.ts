@@ -1,0 +1,135 @@
+import type { Clock } from '../../clock.js';
+import { decodeSessionRecord, encodeSessionRecord, indexesOf } from '../session-record.js';
+import {
+  checkPageLimit,
+  decodeSessionCursor,
+  encodeSessionCursor,
+  newestFirst,
+  type SessionPosition,
+} from '../session-page.js';
+import { checkTimestamp } from '../time-arguments.js';
+import type { Page, SessionIndex, SessionRecord, SessionStore } from '../types.js';
+import type { RedisConnection } from './connection.js';
+import type { RedisKeys } from './keys.js';
+
+/**
+ * Sessions as hashes with indexes beside them. Lifetimes are sent as TTLs measured on the store's clock
+ * (expiresAt - now), so the process's clock alone decides when a session ends; Redis only counts down.
+ */
+export class RedisSessionStore implements SessionStore {
+  constructor(
+    private readonly connection: RedisConnection,
+    private readonly keys: RedisKeys,
+    private readonly clock: Clock,
+  ) {}
+
+  async create(record: SessionRecord): Promise<void> {
+    checkTimestamp('issuedAt', record.issuedAt);
+    checkTimestamp('expiresAt', record.expiresAt);
+    const ttlMs = record.expiresAt - this.clock.now();
+    if (ttlMs <= 0) return; // Already over: there is nothing to keep.
+    const fields = Object.entries(encodeSessionRecord(record)).flat();
+    await this.connection.run((redis) =>
+      Promise.all([
+        redis.fpSessionCreate(this.keys.session(record.sid), ttlMs, ...fields),
+        redis.set(this.keys.accessKey(record.akid), record.sid, 'PX', ttlMs),
+      ]),
+    );
+    // Indexes only after the record exists: a listing that meets a member without a record removes it.
+    await this.connection.run((redis) =>
+      Promise.all(
+        indexesOf(record).map((index) =>
+          redis.fpIndexAdd(this.keys.index(index), record.issuedAt, record.sid, ttlMs),
+        ),
+      ),
+    );
+  }
+
+  async get(sid: string): Promise<SessionRecord | null> {
+    const fields = await this.connection.run((redis) => redis.hgetall(this.keys.session(sid)));
+    return Object.keys(fields).length === 0 ? null : decodeSessionRecord(fields);
+  }
+
+  async sidForAccessKey(akid: string): Promise<string | null> {
+    return this.connection.run((redis) => redis.get(this.keys.accessKey(akid)));
+  }
+
+  async revoke(sid: string, at: number): Promise<boolean> {
+    checkTimestamp('at', at);
+    const revoked = await this.connection.run((redis) => redis.fpRevoke(this.keys.session(sid), at));
+    return revoked === 1;
+  }
+
+  async list(index: SessionIndex, options: { limit: number; cursor?: string }): Promise<Page<SessionRecord>> {
+    checkPageLimit(options.limit);
+    const key = this.keys.index(index);
+    let after = options.cursor === undefined ? undefined : decodeSessionCursor(options.cursor);
+    const found: SessionRecord[] = [];
+    // One more than asked, to know whether another page follows.
+    while (found.length <= options.limit) {
+      const wanted = options.limit + 1 - found.length;
+      const { members, exhausted } = await this.membersAfter(key, after, wanted);
+      const records = await this.connection.run((redis) =>
+        Promise.all(members.map((member) => redis.hgetall(this.keys.session(member.sid)))),
+      );
+      const gone: string[] = [];
+      for (const [i, member] of members.entries()) {
+        const fields = records[i] ?? {};
+        if (Object.keys(fields).length > 0) found.push(decodeSessionRecord(fields));
+        else gone.push(member.sid);
+      }
+      if (gone.length > 0) await this.connection.run((redis) => redis.zrem(key, ...gone));
+      if (exhausted) break;
+      after = members.at(-1);
+    }
+    const items = found.slice(0, options.limit);
+    const last = items.at(-1);
+    return found.length > options.limit && last ? { items, cursor: encodeSessionCursor(last) } : { items };
+  }
+
+  /**
+   * Members listed after `after`, newest first: the rest of its own issuedAt (a score range cannot start
+   * inside one score, so the whole tie group is read; ties are sessions of one millisecond) and then up to
+   * `count` strictly older members. `exhausted` when no older members remain beyond these.
+   */
+  private async membersAfter(
+    key: string,
+    after: SessionPosition | undefined,
+    count: number,
+  ): Promise<{ members: SessionPosition[]; exhausted: boolean }> {
+    const [ties, older] = await this.connection.run((redis) =>
+      Promise.all([
+        after === undefined
+          ? []
+          : redis.zrange(key, String(after.issuedAt), String(after.issuedAt), 'BYSCORE', 'REV', 'WITHSCORES'),
+        redis.zrange(
+          key,
+          after === undefined ? '+inf' : `(${after.issuedAt}`,
+          '-inf',
+          'BYSCORE',
+          'REV',
+          'LIMIT',
+          0,
+          count,
+          'WITHSCORES',
+        ),
+      ]),
+    );
+    const olderMembers = positions(older);
+    const members = after
+      ? [...positions(ties).filter((member) => newestFirst(member, after) > 0), ...olderMembers]
+      : olderMembers;
+    return { members, exhausted: olderMembers.length < count };
+  }
+}
+
+/** A `WITHSCORES` reply, flat [member, score, ...], as positions. */
+function positions(reply: string[]): SessionPosition[] {
+  const members: SessionPosition[] = [];
+  for (let i = 0; i + 1 < reply.length; i += 2) {
+    const sid = reply[i];
+    const score = reply[i + 1];
+    if (sid !== undefined && score !== undefined) members.push({ sid, issuedAt: Number(score) });
+  }
+  return members;
+}

@@ -1,0 +1,559 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { Clock } from '../../src/clock.js';
+import { StoreUnavailableError, ValidationError } from '../../src/errors.js';
+import type { AuditEntry, SessionIndex, SessionRecord, Store } from '../../src/store/types.js';
+
+/**
+ * One backend under test. Each test gets a fresh backend: its stores start empty and are closed by
+ * the suite after the test.
+ */
+export interface ConformanceBackend {
+  /** The clock the stores run on; the suite builds every time from it. */
+  clock: Clock;
+  /** Lets `ms` of store time pass: advances a manual clock, or sleeps for a backend on real time. */
+  elapse(ms: number): Promise<void>;
+  /** A store on a fresh, empty key space, with `auditMaxLength` 1000. */
+  open(): Store;
+  /** Another store on the same data as `store`, as a second fedproxy instance would have. */
+  openPeer(store: Store): Store;
+  /** Runs after each test, once its stores are closed. */
+  cleanup?(): Promise<void>;
+}
+
+/** A lifetime short enough to wait out in a test on real time. */
+const SHORT_TTL_MS = 250;
+/** Longer than SHORT_TTL_MS, with room for a busy machine. */
+const PAST_SHORT_TTL_MS = 450;
+const LONG_TTL_MS = 60_000;
+const AUDIT_MAX_LENGTH = 1000;
+
+/**
+ * The store contract of src/store/types.ts as tests. Every implementation runs all of them:
+ * `describeStoreConformance('memory', ...)`, `describeStoreConformance('redis', ...)`.
+ */
+export function describeStoreConformance(name: string, makeBackend: () => ConformanceBackend): void {
+  describe(`store conformance: ${name}`, () => {
+    let backend: ConformanceBackend;
+    let opened: Store[];
+    let store: Store;
+
+    const open = () => remember(backend.open());
+    const peerOf = (of: Store) => remember(backend.openPeer(of));
+    const remember = (made: Store) => {
+      opened.push(made);
+      return made;
+    };
+    const now = () => backend.clock.now();
+    const session = (overrides: Partial<SessionRecord> = {}): SessionRecord => {
+      const issuedAt = overrides.issuedAt ?? now();
+      return {
+        sid: `s-${randomBytes(8).toString('hex')}`,
+        akid: `ASIA${randomBytes(8).toString('hex').toUpperCase()}`,
+        kid: 'k1',
+        principal: 'p-alice',
+        idp: 'corp',
+        issuer: 'https://login.corp.example',
+        subject: 'alice',
+        username: 'alice',
+        groups: ['engineers'],
+        role: 'reports-reader',
+        sessionName: 'alice',
+        policy: '{"Version":"2012-10-17","Statement":[]}',
+        policyHash: 'ph',
+        issuedAt,
+        expiresAt: issuedAt + LONG_TTL_MS,
+        ...overrides,
+      };
+    };
+    /** Every page of an index, following cursors; fails on a cursor loop. */
+    const listAll = async (on: Store, index: SessionIndex, limit: number) => {
+      const pages: SessionRecord[][] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await on.sessions.list(index, { limit, ...(cursor === undefined ? {} : { cursor }) });
+        pages.push(page.items);
+        cursor = page.cursor;
+        expect(pages.length).toBeLessThan(100);
+      } while (cursor !== undefined);
+      return pages;
+    };
+    const sids = (records: SessionRecord[]) => records.map((record) => record.sid);
+
+    beforeEach(() => {
+      backend = makeBackend();
+      opened = [];
+      store = open();
+    });
+
+    afterEach(async () => {
+      await Promise.all(opened.map((made) => made.close()));
+      await backend.cleanup?.();
+    });
+
+    describe('sessions', () => {
+      it('get returns the record as created, and null for an unknown sid', async () => {
+        const full = session({ groups: ['a', 'b'], sessionPolicy: '{"Statement":[]}' });
+        const plain = session({ groups: [] });
+        await store.sessions.create(full);
+        await store.sessions.create(plain);
+        expect(await store.sessions.get(full.sid)).toEqual(full);
+        expect(await store.sessions.get(plain.sid)).toEqual(plain);
+        expect(await store.sessions.get('s-unknown')).toBeNull();
+      });
+
+      it('a session created on one instance is visible on another', async () => {
+        const record = session();
+        await store.sessions.create(record);
+        const peer = peerOf(store);
+        expect(await peer.sessions.get(record.sid)).toEqual(record);
+        expect(await peer.sessions.sidForAccessKey(record.akid)).toBe(record.sid);
+      });
+
+      it('sidForAccessKey finds the session of an access key id, and null for an unknown one', async () => {
+        const record = session();
+        await store.sessions.create(record);
+        expect(await store.sessions.sidForAccessKey(record.akid)).toBe(record.sid);
+        expect(await store.sessions.sidForAccessKey('ASIAUNKNOWN')).toBeNull();
+      });
+
+      it('a session and its access key are gone once expiresAt has passed', async () => {
+        const short = session({ expiresAt: now() + SHORT_TTL_MS });
+        const long = session();
+        await store.sessions.create(short);
+        await store.sessions.create(long);
+        expect(await store.sessions.get(short.sid)).not.toBeNull();
+        await backend.elapse(PAST_SHORT_TTL_MS);
+        expect(await store.sessions.get(short.sid)).toBeNull();
+        expect(await store.sessions.sidForAccessKey(short.akid)).toBeNull();
+        expect(await store.sessions.revoke(short.sid, now())).toBe(false);
+        expect(await store.sessions.get(long.sid)).toEqual(long);
+      });
+
+      it('creating a session that has already expired stores nothing', async () => {
+        const record = session({ issuedAt: now() - 2000, expiresAt: now() - 1000 });
+        await store.sessions.create(record);
+        expect(await store.sessions.get(record.sid)).toBeNull();
+        expect(await store.sessions.sidForAccessKey(record.akid)).toBeNull();
+        expect((await store.sessions.list({ by: 'all' }, { limit: 10 })).items).toEqual([]);
+      });
+
+      it('revoke marks the session revoked and the first revocation time stands', async () => {
+        const record = session();
+        const at = now();
+        await store.sessions.create(record);
+        expect(await store.sessions.revoke(record.sid, at + 5)).toBe(true);
+        expect(await store.sessions.revoke(record.sid, at + 9)).toBe(true);
+        expect(await store.sessions.get(record.sid)).toEqual({ ...record, revokedAt: at + 5 });
+      });
+
+      it('revoke answers false for an unknown session and creates nothing', async () => {
+        expect(await store.sessions.revoke('s-unknown', now())).toBe(false);
+        expect(await store.sessions.get('s-unknown')).toBeNull();
+      });
+
+      it('a revoked session stays listed, with revokedAt, until it expires', async () => {
+        const record = session({ expiresAt: now() + SHORT_TTL_MS });
+        await store.sessions.create(record);
+        const at = now();
+        await store.sessions.revoke(record.sid, at);
+        const listed = await store.sessions.list({ by: 'principal', value: record.principal }, { limit: 10 });
+        expect(listed.items).toEqual([{ ...record, revokedAt: at }]);
+        await backend.elapse(PAST_SHORT_TTL_MS);
+        expect((await store.sessions.list({ by: 'all' }, { limit: 10 })).items).toEqual([]);
+      });
+
+      it('list finds sessions by principal, role, group and idp, newest first', async () => {
+        const t = now();
+        const a = session({
+          issuedAt: t - 30,
+          principal: 'p-a',
+          role: 'r1',
+          groups: ['g1', 'g2'],
+          idp: 'corp',
+        });
+        const b = session({ issuedAt: t - 20, principal: 'p-b', role: 'r2', groups: ['g2'], idp: 'corp' });
+        const c = session({ issuedAt: t - 10, principal: 'p-a', role: 'r2', groups: [], idp: 'k8s' });
+        for (const record of [b, c, a]) await store.sessions.create(record);
+        const list = async (index: SessionIndex) =>
+          sids((await store.sessions.list(index, { limit: 10 })).items);
+        expect(await list({ by: 'all' })).toEqual(sids([c, b, a]));
+        expect(await list({ by: 'principal', value: 'p-a' })).toEqual(sids([c, a]));
+        expect(await list({ by: 'role', value: 'r2' })).toEqual(sids([c, b]));
+        expect(await list({ by: 'group', value: 'g1' })).toEqual(sids([a]));
+        expect(await list({ by: 'group', value: 'g2' })).toEqual(sids([b, a]));
+        expect(await list({ by: 'idp', value: 'k8s' })).toEqual(sids([c]));
+        expect(await list({ by: 'role', value: 'nobody-has-this' })).toEqual([]);
+      });
+
+      it('sessions issued in the same millisecond are ordered by sid, descending', async () => {
+        const t = now();
+        const records = ['s-b', 's-d', 's-a', 's-c'].map((sid) => session({ sid, issuedAt: t }));
+        for (const record of records) await store.sessions.create(record);
+        const listed = await store.sessions.list({ by: 'all' }, { limit: 10 });
+        expect(sids(listed.items)).toEqual(['s-d', 's-c', 's-b', 's-a']);
+      });
+
+      it('list pages with a cursor through every session once, across ties of issuedAt', async () => {
+        const t = now();
+        const issued = [t - 50, t - 40, t - 40, t - 40, t - 30, t - 20, t - 20, t - 10];
+        const records = issued.map((issuedAt, i) => session({ sid: `s-${i}`, issuedAt }));
+        for (const record of [...records].reverse()) await store.sessions.create(record);
+        const expected = [...records].sort((x, y) => y.issuedAt - x.issuedAt || (x.sid < y.sid ? 1 : -1));
+        for (const limit of [1, 2, 3, 4, 8]) {
+          const pages = await listAll(store, { by: 'all' }, limit);
+          expect(pages.flat()).toEqual(expected);
+          expect(pages.length).toBe(Math.ceil(records.length / limit));
+          for (const page of pages) expect(page.length).toBeLessThanOrEqual(limit);
+        }
+        const exact = await store.sessions.list({ by: 'all' }, { limit: records.length });
+        expect(exact.cursor).toBeUndefined();
+      });
+
+      it('a cursor keeps its place when sessions are created and expire between pages', async () => {
+        const t = now();
+        const old = [1, 2, 3, 4].map((i) => session({ sid: `s-old-${i}`, issuedAt: t - 100 + i }));
+        const dying = session({ sid: 's-dying', issuedAt: t - 100, expiresAt: t + SHORT_TTL_MS });
+        for (const record of [...old, dying]) await store.sessions.create(record);
+        const first = await store.sessions.list({ by: 'all' }, { limit: 2 });
+        expect(sids(first.items)).toEqual(['s-old-4', 's-old-3']);
+        await store.sessions.create(session({ sid: 's-new', issuedAt: t }));
+        await backend.elapse(PAST_SHORT_TTL_MS);
+        const second = await store.sessions.list({ by: 'all' }, { limit: 2, cursor: defined(first.cursor) });
+        expect(sids(second.items)).toEqual(['s-old-2', 's-old-1']);
+        expect(second.cursor).toBeUndefined();
+      });
+
+      it('list skips sessions that expired, however many sit between live ones', async () => {
+        const t = now();
+        const live = [0, 1, 2].map((i) => session({ sid: `s-live-${i}`, issuedAt: t - i * 10 }));
+        const dead = Array.from({ length: 7 }, (_, i) =>
+          session({ sid: `s-dead-${i}`, issuedAt: t - 5 - i, expiresAt: t + SHORT_TTL_MS }),
+        );
+        for (const record of [...live, ...dead]) await store.sessions.create(record);
+        await backend.elapse(PAST_SHORT_TTL_MS);
+        const pages = await listAll(store, { by: 'role', value: 'reports-reader' }, 2);
+        expect(pages.map(sids)).toEqual([['s-live-0', 's-live-1'], ['s-live-2']]);
+        expect(sids((await store.sessions.list({ by: 'all' }, { limit: 10 })).items)).toEqual(sids(live));
+      });
+
+      it('list rejects a malformed cursor and an out-of-range limit with ValidationError', async () => {
+        await expect(
+          store.sessions.list({ by: 'all' }, { limit: 10, cursor: 'not a cursor' }),
+        ).rejects.toBeInstanceOf(ValidationError);
+        await expect(store.sessions.list({ by: 'all' }, { limit: 0 })).rejects.toBeInstanceOf(
+          ValidationError,
+        );
+      });
+    });
+
+    describe('not-before marks', () => {
+      it('get returns the marks of the scopes that have one and leaves the others out', async () => {
+        await store.notBefore.raise('global', 1000, LONG_TTL_MS);
+        await store.notBefore.raise('role:admin', 2000, LONG_TTL_MS);
+        const marks = await store.notBefore.get(['global', 'idp:corp', 'role:admin', 'principal:p-x']);
+        expect(marks).toEqual(
+          new Map([
+            ['global', 1000],
+            ['role:admin', 2000],
+          ]),
+        );
+        expect(await store.notBefore.get([])).toEqual(new Map());
+      });
+
+      it('raise never lowers a mark', async () => {
+        await store.notBefore.raise('principal:p-a', 5000, LONG_TTL_MS);
+        await store.notBefore.raise('principal:p-a', 3000, LONG_TTL_MS);
+        expect(await store.notBefore.get(['principal:p-a'])).toEqual(new Map([['principal:p-a', 5000]]));
+        await store.notBefore.raise('principal:p-a', 7000, LONG_TTL_MS);
+        expect(await store.notBefore.get(['principal:p-a'])).toEqual(new Map([['principal:p-a', 7000]]));
+      });
+
+      it('concurrent raises from two instances keep the highest mark', async () => {
+        const peer = peerOf(store);
+        const marks = Array.from({ length: 40 }, (_, i) => 1_000_000 + ((i * 7919) % 40));
+        await Promise.all(
+          marks.map((at, i) => (i % 2 ? store : peer).notBefore.raise('global', at, LONG_TTL_MS)),
+        );
+        expect(await store.notBefore.get(['global'])).toEqual(new Map([['global', Math.max(...marks)]]));
+      });
+
+      it('a mark is kept for its TTL and then dropped', async () => {
+        await store.notBefore.raise('group:ops', 1000, SHORT_TTL_MS);
+        expect((await store.notBefore.get(['group:ops'])).get('group:ops')).toBe(1000);
+        await backend.elapse(PAST_SHORT_TTL_MS);
+        expect(await store.notBefore.get(['group:ops'])).toEqual(new Map());
+      });
+
+      it('a later raise with a shorter TTL does not shorten the mark’s lifetime', async () => {
+        await store.notBefore.raise('idp:corp', 1000, LONG_TTL_MS);
+        await store.notBefore.raise('idp:corp', 2000, 1);
+        await backend.elapse(PAST_SHORT_TTL_MS);
+        expect(await store.notBefore.get(['idp:corp'])).toEqual(new Map([['idp:corp', 2000]]));
+      });
+    });
+
+    describe('single-use values', () => {
+      it('putIfAbsent stores a value once; a second put answers false and keeps the first', async () => {
+        expect(await store.once.putIfAbsent('state', 'k', 'first', LONG_TTL_MS)).toBe(true);
+        expect(await store.once.putIfAbsent('state', 'k', 'second', LONG_TTL_MS)).toBe(false);
+        expect(await store.once.get('state', 'k')).toBe('first');
+        expect(await store.once.get('state', 'other')).toBeNull();
+      });
+
+      it('of 50 concurrent putIfAbsent callers on two instances exactly one wins', async () => {
+        const peer = peerOf(store);
+        const results = await Promise.all(
+          Array.from({ length: 50 }, (_, i) =>
+            (i % 2 ? store : peer).once.putIfAbsent('replay', 'assertion-1', `caller-${i}`, LONG_TTL_MS),
+          ),
+        );
+        expect(results.filter(Boolean)).toHaveLength(1);
+        expect(await store.once.get('replay', 'assertion-1')).toBe(`caller-${results.indexOf(true)}`);
+      });
+
+      it('take returns the value once and removes it', async () => {
+        await store.once.putIfAbsent('state', 'k', 'v', LONG_TTL_MS);
+        expect(await store.once.take('state', 'k')).toBe('v');
+        expect(await store.once.take('state', 'k')).toBeNull();
+        expect(await store.once.get('state', 'k')).toBeNull();
+        expect(await store.once.putIfAbsent('state', 'k', 'again', LONG_TTL_MS)).toBe(true);
+      });
+
+      it('of 20 concurrent take callers on two instances exactly one gets the value', async () => {
+        const peer = peerOf(store);
+        await store.once.putIfAbsent('state', 'k', 'v', LONG_TTL_MS);
+        const taken = await Promise.all(
+          Array.from({ length: 20 }, (_, i) => (i % 2 ? store : peer).once.take('state', 'k')),
+        );
+        expect(taken.filter((value) => value !== null)).toEqual(['v']);
+      });
+
+      it('a value expires after its TTL and can then be put again', async () => {
+        await store.once.putIfAbsent('state', 'k', 'v', SHORT_TTL_MS);
+        await backend.elapse(PAST_SHORT_TTL_MS);
+        expect(await store.once.get('state', 'k')).toBeNull();
+        expect(await store.once.take('state', 'k')).toBeNull();
+        expect(await store.once.putIfAbsent('state', 'k', 'v2', LONG_TTL_MS)).toBe(true);
+      });
+
+      it('delete removes a value; deleting a missing one is fine', async () => {
+        await store.once.putIfAbsent('state', 'k', 'v', LONG_TTL_MS);
+        await store.once.delete('state', 'k');
+        await store.once.delete('state', 'missing');
+        expect(await store.once.get('state', 'k')).toBeNull();
+      });
+
+      it('namespaces keep key spaces apart, even when names contain separators', async () => {
+        expect(await store.once.putIfAbsent('a:b', 'c', 'one', LONG_TTL_MS)).toBe(true);
+        expect(await store.once.putIfAbsent('a', 'b:c', 'two', LONG_TTL_MS)).toBe(true);
+        expect(await store.once.putIfAbsent('other', 'c', 'three', LONG_TTL_MS)).toBe(true);
+        expect(await store.once.get('a:b', 'c')).toBe('one');
+        expect(await store.once.get('a', 'b:c')).toBe('two');
+      });
+    });
+
+    describe('config records', () => {
+      it('put at version 0 creates the record; each put at the current version increments it', async () => {
+        expect(await store.config.get('roles')).toBeNull();
+        expect(await store.config.put('roles', 'v1', 0)).toBe(1);
+        expect(await store.config.put('roles', 'v2', 1)).toBe(2);
+        expect(await store.config.get('roles')).toEqual({ value: 'v2', version: 2 });
+        expect(await store.config.get('mappings')).toBeNull();
+      });
+
+      it('put at a stale version answers null and changes nothing', async () => {
+        await store.config.put('roles', 'v1', 0);
+        expect(await store.config.put('roles', 'stale', 0)).toBeNull();
+        expect(await store.config.put('roles', 'ahead', 5)).toBeNull();
+        expect(await store.config.put('mappings', 'x', 3)).toBeNull();
+        expect(await store.config.get('roles')).toEqual({ value: 'v1', version: 1 });
+        expect(await store.config.get('mappings')).toBeNull();
+      });
+
+      it('of two concurrent puts at the same version from two instances exactly one wins', async () => {
+        const peer = peerOf(store);
+        await store.config.put('roles', 'v1', 0);
+        const results = await Promise.all([
+          store.config.put('roles', 'mine', 1),
+          peer.config.put('roles', 'theirs', 1),
+        ]);
+        expect(results.filter((version) => version !== null)).toEqual([2]);
+        const winner = results[0] === 2 ? 'mine' : 'theirs';
+        expect(await peer.config.get('roles')).toEqual({ value: winner, version: 2 });
+      });
+
+      it('put rejects a negative or fractional expected version with ValidationError', async () => {
+        await expect(store.config.put('roles', 'x', -1)).rejects.toBeInstanceOf(ValidationError);
+        await expect(store.config.put('roles', 'x', 1.5)).rejects.toBeInstanceOf(ValidationError);
+      });
+    });
+
+    describe('audit', () => {
+      /** A seal that records each call; the entry names its predecessor's hash, as a real one would. */
+      const sealer = (label: string, calls: string[] = []) => {
+        return (prevHash: string) => {
+          calls.push(prevHash);
+          const entry = JSON.stringify({ label, prev: prevHash });
+          return { entry, hash: createHash('sha256').update(prevHash).update(entry).digest('hex') };
+        };
+      };
+      const expectOneChain = (entries: AuditEntry[]) => {
+        entries.forEach((entry, i) => {
+          const { prev } = JSON.parse(entry.entry) as { prev: string };
+          expect(prev).toBe(i === 0 ? '' : defined(entries[i - 1]).hash);
+          expect(entry.hash).toBe(createHash('sha256').update(prev).update(entry.entry).digest('hex'));
+        });
+      };
+
+      it('append passes the previous entry’s hash to seal and read returns entries oldest first', async () => {
+        const calls: string[] = [];
+        const ids: string[] = [];
+        for (const label of ['one', 'two', 'three']) ids.push(await store.audit.append(sealer(label, calls)));
+        const entries = await store.audit.read({ limit: 10 });
+        expect(entries.map((entry) => entry.id)).toEqual(ids);
+        expect(entries.map((entry) => JSON.parse(entry.entry).label)).toEqual(['one', 'two', 'three']);
+        expect(calls).toEqual(['', defined(entries[0]).hash, defined(entries[1]).hash]);
+        expectOneChain(entries);
+      });
+
+      it('concurrent appends from two instances never fork the chain', async () => {
+        const peer = peerOf(store);
+        const labels = Array.from({ length: 40 }, (_, i) => `e${i}`);
+        const ids = await Promise.all(
+          labels.map((label, i) => (i % 2 ? store : peer).audit.append(sealer(label))),
+        );
+        const entries = await store.audit.read({ limit: 100 });
+        expect(entries).toHaveLength(labels.length);
+        expect(new Set(ids)).toEqual(new Set(entries.map((entry) => entry.id)));
+        expect(entries.map((entry) => JSON.parse(entry.entry).label).sort()).toEqual([...labels].sort());
+        expectOneChain(entries);
+      });
+
+      it('read with after returns only later entries, so a reader can page through the log', async () => {
+        for (let i = 0; i < 7; i++) await store.audit.append(sealer(`e${i}`));
+        const all = await store.audit.read({ limit: 100 });
+        const paged: AuditEntry[] = [];
+        let after: string | undefined;
+        for (;;) {
+          const page = await store.audit.read({ limit: 3, ...(after === undefined ? {} : { after }) });
+          if (page.length === 0) break;
+          paged.push(...page);
+          after = defined(page.at(-1)).id;
+        }
+        expect(paged).toEqual(all);
+        expect(await store.audit.read({ after: defined(all[4]).id, limit: 100 })).toEqual(all.slice(5));
+        expect(await store.audit.read({ after: defined(all[6]).id, limit: 100 })).toEqual([]);
+      });
+
+      it('read rejects a malformed after cursor with ValidationError', async () => {
+        await expect(store.audit.read({ after: 'nope', limit: 10 })).rejects.toBeInstanceOf(ValidationError);
+      });
+
+      it('the log keeps about auditMaxLength newest entries, still one chain', async () => {
+        const total = AUDIT_MAX_LENGTH + 300;
+        for (let i = 0; i < total; i++) await store.audit.append(sealer(`e${i}`));
+        const kept = await store.audit.read({ limit: 5000 });
+        expect(kept.length).toBeGreaterThanOrEqual(AUDIT_MAX_LENGTH);
+        expect(kept.length).toBeLessThan(total);
+        expect(JSON.parse(defined(kept.at(-1)).entry).label).toBe(`e${total - 1}`);
+        kept.slice(1).forEach((entry, i) => {
+          expect(JSON.parse(entry.entry).prev).toBe(defined(kept[i]).hash);
+        });
+      });
+    });
+
+    describe('pub/sub', () => {
+      const inbox = () => {
+        const messages: string[] = [];
+        return { messages, onMessage: (message: string) => void messages.push(message) };
+      };
+      const eventually = (check: () => void) => vi.waitFor(check, { timeout: 3000, interval: 5 });
+
+      it('a subscriber receives, in order, what another instance publishes on its channel', async () => {
+        const peer = peerOf(store);
+        const received = inbox();
+        await store.pubsub.subscribe('revocations', received.onMessage);
+        for (const message of ['m1', 'm2', 'm3']) await peer.pubsub.publish('revocations', message);
+        await eventually(() => expect(received.messages).toEqual(['m1', 'm2', 'm3']));
+      });
+
+      it('messages reach only the subscribers of their channel; each subscription gets every message', async () => {
+        const first = inbox();
+        const second = inbox();
+        const other = inbox();
+        await store.pubsub.subscribe('a', first.onMessage);
+        await store.pubsub.subscribe('a', second.onMessage);
+        await store.pubsub.subscribe('b', other.onMessage);
+        await store.pubsub.publish('a', 'for-a');
+        await store.pubsub.publish('b', 'for-b');
+        await eventually(() => expect(other.messages).toEqual(['for-b']));
+        await eventually(() => expect(first.messages).toEqual(['for-a']));
+        expect(second.messages).toEqual(['for-a']);
+      });
+
+      it('unsubscribe stops delivery to that subscription only', async () => {
+        const peer = peerOf(store);
+        const leaving = inbox();
+        const staying = inbox();
+        const unsubscribe = await store.pubsub.subscribe('revocations', leaving.onMessage);
+        await store.pubsub.subscribe('revocations', staying.onMessage);
+        await peer.pubsub.publish('revocations', 'before');
+        await eventually(() => expect(leaving.messages).toEqual(['before']));
+        await unsubscribe();
+        await unsubscribe();
+        await peer.pubsub.publish('revocations', 'after');
+        // `staying` got "after", so "after" has been handed out by now.
+        await eventually(() => expect(staying.messages).toEqual(['before', 'after']));
+        expect(leaving.messages).toEqual(['before']);
+      });
+
+      it('after the last subscription of a channel ends, nothing is delivered on it', async () => {
+        const gone = inbox();
+        const marker = inbox();
+        const unsubscribe = await store.pubsub.subscribe('a', gone.onMessage);
+        await store.pubsub.subscribe('marker', marker.onMessage);
+        await unsubscribe();
+        await store.pubsub.publish('a', 'lost');
+        await store.pubsub.publish('marker', 'done');
+        await eventually(() => expect(marker.messages).toEqual(['done']));
+        expect(gone.messages).toEqual([]);
+      });
+    });
+
+    describe('lifecycle', () => {
+      it('ping resolves while the store is reachable', async () => {
+        await expect(store.ping()).resolves.toBeUndefined();
+      });
+
+      it('after close every call fails with StoreUnavailableError at once, and close again resolves', async () => {
+        const closing = open();
+        await closing.ping();
+        await closing.pubsub.subscribe('a', () => {});
+        const started = performance.now();
+        await closing.close();
+        const calls = await Promise.allSettled([
+          closing.ping(),
+          closing.sessions.get('s-1'),
+          closing.once.putIfAbsent('state', 'k', 'v', LONG_TTL_MS),
+          closing.notBefore.get(['global']),
+          closing.config.get('roles'),
+          closing.audit.read({ limit: 1 }),
+          closing.pubsub.publish('a', 'm'),
+          closing.pubsub.subscribe('a', () => {}),
+        ]);
+        for (const call of calls) {
+          expect(call.status).toBe('rejected');
+          if (call.status === 'rejected') expect(call.reason).toBeInstanceOf(StoreUnavailableError);
+        }
+        await closing.close();
+        expect(performance.now() - started).toBeLessThan(1000);
+      });
+    });
+  });
+}
+
+function defined<T>(value: T | undefined): T {
+  if (value === undefined) throw new Error('expected a value');
+  return value;
+}
