@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { policyDocumentSchema } from '../policy/document.js';
+import { checkPolicyTemplate, PolicyTemplateError } from '../policy/templates.js';
 
 /**
  * Every setting, its default and a one-line description, in one place. The loader (load.ts) reads YAML
@@ -194,9 +195,18 @@ export const roleSchema = z
   .strictObject({
     name: z.string().min(1).max(64).regex(awsName, 'letters, digits and +=,.@_- only'),
     description: z.string().default('').describe('Shown to users choosing a role.'),
-    policy: policyDocumentSchema.describe(
-      'IAM policy template; ${fed:...} variables are filled in per user.',
-    ),
+    policy: policyDocumentSchema
+      .superRefine((policy, ctx) => {
+        // A template with an unknown or malformed variable would fail every request with a 403:
+        // refuse it at start instead.
+        try {
+          checkPolicyTemplate(policy);
+        } catch (error) {
+          if (!(error instanceof PolicyTemplateError)) throw error;
+          ctx.addIssue({ code: 'custom', message: error.message });
+        }
+      })
+      .describe('IAM policy template; ${fed:...} variables are filled in per user.'),
     maxSessionDuration: z
       .int()
       .min(900)

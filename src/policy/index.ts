@@ -1,0 +1,19 @@
+/** The policy module's public surface: templates, mappings and grants. */
+export { policyDocumentSchema, statementSchema } from './document.js';
+export type { Grant, GrantReason, PolicyDocument, PolicyStatement, RoleChoice } from './types.js';
+export {
+  checkPolicyTemplate,
+  PolicyTemplateError,
+  renderPolicyTemplate,
+  type RenderOptions,
+} from './templates.js';
+export { matchesGroupPattern, resolveGrants, selectRole } from './mappings.js';
+export {
+  buildGrant,
+  MAX_SESSION_POLICY_LENGTH,
+  MIN_SESSION_DURATION,
+  validateDuration,
+  validateSessionName,
+  validateSessionPolicy,
+  type GrantRequest,
+} from './grants.js';

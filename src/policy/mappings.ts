@@ -1,0 +1,97 @@
+import type { Identity } from '../auth/identity.js';
+import type { MappingConfig, RoleConfig } from '../config/schema.js';
+import { AccessDeniedError } from '../errors.js';
+import type { GrantReason, RoleChoice } from './types.js';
+
+/**
+ * Group-to-role mappings: which roles an identity may take, and why.
+ *
+ * A mapping `{ idp?, group | groupPattern, roles[] }` grants its roles to every identity that has a
+ * matching group and, when `idp` is set, comes from that IdP. Group names are compared exactly
+ * (case-sensitive, no normalisation): `Admins` and `admins` are different groups, as the IdP says.
+ */
+
+/**
+ * Glob match over whole strings: `*` matches any run of characters (also none), `?` exactly one character
+ * (one Unicode code point); everything else matches itself. No escape syntax.
+ *
+ * No RegExp is built from configuration text. The classic two-pointer algorithm with one backtrack point
+ * (the last `*`) runs in O(pattern × text) time in the worst case and constant extra space, so a pattern
+ * such as `*a*a*a*a*b` cannot make it explode the way a backtracking regex would.
+ */
+export function matchesGroupPattern(pattern: string, group: string): boolean {
+  const p = Array.from(pattern);
+  const t = Array.from(group);
+  let pi = 0;
+  let ti = 0;
+  let starPi = -1; // index of the last `*` seen in the pattern
+  let starTi = 0; // where in the text that `*` currently stops
+  while (ti < t.length) {
+    const pc = p[pi];
+    if (pc === '*') {
+      starPi = pi++;
+      starTi = ti;
+    } else if (pc !== undefined && (pc === '?' || pc === t[ti])) {
+      pi++;
+      ti++;
+    } else if (starPi !== -1) {
+      // Let the last `*` swallow one more character and retry from just after it.
+      pi = starPi + 1;
+      ti = ++starTi;
+    } else {
+      return false;
+    }
+  }
+  while (p[pi] === '*') pi++;
+  return pi === p.length;
+}
+
+function mappingMatches(mapping: MappingConfig, group: string): boolean {
+  if (mapping.group !== undefined) return mapping.group === group;
+  return mapping.groupPattern !== undefined && matchesGroupPattern(mapping.groupPattern, group);
+}
+
+/**
+ * Every role the identity may take, each with every (mapping, group) pair that grants it.
+ *
+ * Order is deterministic: roles in configured order; within a role, reasons by mapping index, then by the
+ * order of the identity's groups. A mapping that names a role twice, or an identity that lists a group
+ * twice, still yields one reason per (mapping, group). Empty group names never match anything (not even
+ * `*`): they name no group and could only produce an empty `${fed:group}`. Roles named by a mapping but
+ * absent from `roles` are ignored (config validation reports them).
+ */
+export function resolveGrants(
+  identity: Identity,
+  roles: readonly RoleConfig[],
+  mappings: readonly MappingConfig[],
+): RoleChoice[] {
+  const groups = [...new Set(identity.groups)].filter((g) => g !== '');
+  const choices: RoleChoice[] = [];
+  for (const role of roles) {
+    const reasons: GrantReason[] = [];
+    mappings.forEach((mapping, mappingIndex) => {
+      if (!mapping.roles.includes(role.name)) return;
+      if (mapping.idp !== undefined && mapping.idp !== identity.idp) return;
+      for (const group of groups)
+        if (mappingMatches(mapping, group)) reasons.push({ mappingIndex, mapping, group });
+    });
+    if (reasons.length > 0) choices.push({ role, reasons });
+  }
+  return choices;
+}
+
+/** AWS's name charset, as roles are named (`roleSchema.name`): safe to repeat in a message. */
+const ROLE_NAME = /^[\w+=,.@-]{1,64}$/;
+
+/**
+ * The choice for a requested role, or `AccessDeniedError` ("not mapped to role X"). The same answer for a
+ * role that does not exist and one the identity does not map to, so callers cannot probe which roles
+ * exist. The requested name is repeated only when it is a well-formed role name.
+ */
+export function selectRole(choices: readonly RoleChoice[], roleName: string): RoleChoice {
+  const choice = choices.find((c) => c.role.name === roleName);
+  if (choice !== undefined) return choice;
+  throw new AccessDeniedError(
+    ROLE_NAME.test(roleName) ? `not mapped to role ${roleName}` : 'not mapped to the requested role',
+  );
+}
