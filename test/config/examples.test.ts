@@ -1,0 +1,51 @@
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { devConfigPath, loadConfig } from '../../src/config/load.js';
+import { configError } from './config-files.js';
+
+const productionExample = fileURLToPath(new URL('../../config/production.example.yaml', import.meta.url));
+const productionSecrets = { FEDPROXY_CORP_SECRET: 'corp-secret', FEDPROXY_REDIS_PASSWORD: 'redis-password' };
+
+describe('config/dev.yaml', () => {
+  it('is what --dev loads, from any working directory', () => {
+    expect(devConfigPath).toBe(fileURLToPath(new URL('../../config/dev.yaml', import.meta.url)));
+  });
+
+  it('loads cleanly as a zero-setup development profile', async () => {
+    const config = await loadConfig({ dev: true, env: {} });
+    expect(config).toMatchObject({
+      mode: 'development',
+      server: { listen: '127.0.0.1:8080', publicUrl: 'http://127.0.0.1:8080' },
+      store: { type: 'memory' },
+      keys: { ephemeral: true },
+      log: { pretty: true },
+      admin: { groups: ['fedproxy-admins'] },
+    });
+    expect(config.roles.map((r) => r.name)).toEqual(['reports-reader', 'data-analyst', 'platform-admin']);
+    expect(config.mappings.map((m) => m.group)).toEqual(['engineers', 'data-analysts', 'fedproxy-admins']);
+  });
+});
+
+describe('config/production.example.yaml', () => {
+  it('loads cleanly in production mode with its secrets in the environment', async () => {
+    const config = await loadConfig({ file: productionExample, env: productionSecrets });
+    expect(config).toMatchObject({
+      mode: 'production',
+      server: { publicUrl: 'https://fedproxy.corp.example', trustProxy: 1 },
+      store: { type: 'redis', redis: { url: 'rediss://fedproxy:redis-password@redis.corp.example:6379' } },
+      keys: { dir: '/etc/fedproxy/keys', ephemeral: false },
+      credentials: { issuer: 'https://fedproxy.corp.example' },
+    });
+    expect(config.idps.map((idp) => `${idp.id}:${idp.type}`)).toEqual(['corp:oidc', 'k8s:oidc', 'adfs:saml']);
+    expect(config.idps[0]).toMatchObject({ clientSecret: 'corp-secret' });
+    expect(config.mappings.some((m) => m.groupPattern !== undefined)).toBe(true);
+  });
+
+  it('names each secret it needs when they are missing', async () => {
+    const error = await configError(loadConfig({ file: productionExample, env: {} }));
+    expect(error.problems.map((p) => p.message)).toEqual([
+      'environment variable FEDPROXY_REDIS_PASSWORD is not set (or empty)',
+      'environment variable FEDPROXY_CORP_SECRET is not set (or empty)',
+    ]);
+  });
+});
