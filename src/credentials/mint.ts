@@ -1,0 +1,198 @@
+import { createHash } from 'node:crypto';
+import { principalId, type Identity } from '../auth/identity.js';
+import type { Clock } from '../clock.js';
+import { AccessDeniedError, ValidationError } from '../errors.js';
+import type { Grant } from '../policy/types.js';
+import type { SessionRecord, Store } from '../store/types.js';
+import { deriveSecretAccessKey, newAccessKeyId, newSessionId, roleIdFor } from './access-keys.js';
+import type { IssuedCredentials } from './credentials.js';
+import type { KeyRing } from './keys.js';
+import type { LivenessChecker } from './liveness.js';
+import { signSessionToken } from './session-token.js';
+
+export const MIN_DURATION_SECONDS = 900;
+export const MAX_DURATION_SECONDS = 43_200;
+/** Credentials bound to an IdP token that has less than this left are refused rather than issued. */
+const MIN_BOUND_LIFETIME_MS = 60_000;
+const REUSE_NAMESPACE = 'reuse';
+
+export interface MintSettings {
+  accountId: string;
+  /** The `iss` of session tokens. */
+  issuer: string;
+  /** 0 disables reuse. */
+  reuseWindowSeconds: number;
+}
+
+export interface MintOptions {
+  /** Never let the credentials outlive this instant (ms), e.g. the IdP token's expiry. */
+  notAfter?: number;
+}
+
+export function roleArn(accountId: string, role: string): string {
+  return `arn:aws:iam::${accountId}:role/${role}`;
+}
+
+/** Hash of the effective permissions; carried in the token as `ph` and part of the reuse key. */
+export function policyHash(policy: string, sessionPolicy: string | undefined): string {
+  return createHash('sha256')
+    .update(policy)
+    .update('\n')
+    .update(sessionPolicy ?? '')
+    .digest('base64url')
+    .slice(0, 22);
+}
+
+/**
+ * Mints session credentials for an identity and a grant, and rebuilds the credentials of a stored session.
+ *
+ * Reuse: the same principal + role + effective policy + session name + duration (+ binding) within
+ * `reuseWindowSeconds` gets the same live session back, so SDK refresh storms do not create a session per
+ * call. The pointer to the reusable session is claimed with set-if-absent *before* the session is written,
+ * so concurrent callers converge on one session; a pointer to a session that is no longer live is dropped.
+ * A revoked session is never reused: reuse goes through the same liveness check as verification.
+ */
+export class CredentialMinter {
+  constructor(
+    private readonly store: Store,
+    private readonly keys: KeyRing,
+    private readonly liveness: LivenessChecker,
+    private readonly clock: Clock,
+    private readonly settings: MintSettings,
+  ) {}
+
+  async mintCredentials(
+    identity: Identity,
+    grant: Grant,
+    options: MintOptions = {},
+  ): Promise<IssuedCredentials> {
+    const { durationSeconds } = grant;
+    if (
+      !Number.isInteger(durationSeconds) ||
+      durationSeconds < MIN_DURATION_SECONDS ||
+      durationSeconds > Math.min(grant.role.maxSessionDuration, MAX_DURATION_SECONDS)
+    ) {
+      throw new ValidationError(
+        `DurationSeconds must be an integer from ${MIN_DURATION_SECONDS} to ${grant.role.maxSessionDuration}`,
+      );
+    }
+    const now = this.clock.now();
+    let expiresAt = now + durationSeconds * 1000;
+    if (options.notAfter !== undefined && options.notAfter < expiresAt) {
+      if (options.notAfter - now < MIN_BOUND_LIFETIME_MS) {
+        throw new AccessDeniedError('Your identity provider session expires too soon; sign in again');
+      }
+      expiresAt = options.notAfter;
+    }
+
+    const policy = JSON.stringify(grant.policy);
+    const sessionPolicy = grant.sessionPolicy === undefined ? undefined : JSON.stringify(grant.sessionPolicy);
+    const template: Omit<SessionRecord, 'sid' | 'akid' | 'kid' | 'issuedAt' | 'expiresAt'> = {
+      principal: principalId(identity),
+      idp: identity.idp,
+      issuer: identity.issuer,
+      subject: identity.subject,
+      username: identity.username,
+      groups: [...identity.groups],
+      role: grant.role.name,
+      sessionName: grant.sessionName,
+      policy,
+      ...(sessionPolicy === undefined ? {} : { sessionPolicy }),
+      policyHash: policyHash(policy, sessionPolicy),
+    };
+    const newRecord = (): SessionRecord => ({
+      ...template,
+      sid: newSessionId(),
+      akid: newAccessKeyId(),
+      kid: this.keys.current.kid,
+      issuedAt: now,
+      expiresAt,
+    });
+
+    const windowMs = Math.min(this.settings.reuseWindowSeconds * 1000, expiresAt - now);
+    if (windowMs <= 0) {
+      const record = newRecord();
+      await this.store.sessions.create(record);
+      return this.credentialsFor(record, false);
+    }
+
+    const reuseKey = createHash('sha256')
+      .update(
+        [
+          'v1',
+          template.principal,
+          template.role,
+          template.policyHash,
+          template.sessionName,
+          durationSeconds,
+          options.notAfter ?? '',
+        ].join('\n'),
+      )
+      .digest('base64url');
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const existingSid = await this.store.once.get(REUSE_NAMESPACE, reuseKey);
+      if (existingSid !== null) {
+        const existing = await this.store.sessions.get(existingSid);
+        if (existing === null && attempt < 2) {
+          // Claimed by a concurrent mint that has not written its session yet.
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          continue;
+        }
+        if (existing !== null && (await this.reusable(existing, now, durationSeconds * 1000 - windowMs))) {
+          return this.credentialsFor(existing, true);
+        }
+        await this.store.once.delete(REUSE_NAMESPACE, reuseKey);
+      }
+      const record = newRecord();
+      if (await this.store.once.putIfAbsent(REUSE_NAMESPACE, reuseKey, record.sid, windowMs)) {
+        await this.store.sessions.create(record);
+        return this.credentialsFor(record, false);
+      }
+    }
+    // Contended beyond reason: mint a session of our own rather than fail.
+    const record = newRecord();
+    await this.store.sessions.create(record);
+    return this.credentialsFor(record, false);
+  }
+
+  private async reusable(record: SessionRecord, now: number, minRemainingMs: number): Promise<boolean> {
+    if (this.keys.find(record.kid) === undefined) return false;
+    if (record.expiresAt - now < minRemainingMs) return false;
+    return (await this.liveness.check(record)).live;
+  }
+
+  /** The credentials of a stored session: the secret is re-derived and the token re-signed (Ed25519 is deterministic). */
+  async credentialsFor(record: SessionRecord, reused: boolean): Promise<IssuedCredentials> {
+    const keySet = this.keys.find(record.kid);
+    if (keySet === undefined) throw new Error(`key set ${record.kid} is no longer in the key ring`);
+    const sessionToken = await signSessionToken(
+      {
+        v: 1,
+        sid: record.sid,
+        akid: record.akid,
+        iss: this.settings.issuer,
+        sub: record.principal,
+        role: record.role,
+        iat: Math.floor(record.issuedAt / 1000),
+        exp: Math.floor(record.expiresAt / 1000),
+        ph: record.policyHash,
+      },
+      keySet.kid,
+      keySet.signingKey,
+    );
+    const { accountId } = this.settings;
+    return {
+      accessKeyId: record.akid,
+      secretAccessKey: deriveSecretAccessKey(keySet.derivationKey, record.akid),
+      sessionToken,
+      expiration: new Date(record.expiresAt),
+      sessionId: record.sid,
+      roleArn: roleArn(accountId, record.role),
+      assumedRoleUser: {
+        arn: `arn:aws:sts::${accountId}:assumed-role/${record.role}/${record.sessionName}`,
+        assumedRoleId: `${roleIdFor(accountId, record.role)}:${record.sessionName}`,
+      },
+      reused,
+    };
+  }
+}

@@ -1,0 +1,279 @@
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { principalId } from '../../src/auth/identity.js';
+import { ManualClock } from '../../src/clock.js';
+import { generateStoredKeySet, importKeySet, KeyRing } from '../../src/credentials/keys.js';
+import { LivenessChecker, scopeKey } from '../../src/credentials/liveness.js';
+import { CredentialMinter } from '../../src/credentials/mint.js';
+import { SessionVerifier } from '../../src/credentials/verify.js';
+import { AccessDeniedError, InvalidCredentialError, ValidationError } from '../../src/errors.js';
+import type { Store } from '../../src/store/types.js';
+import { demoGrant, demoIdentity, demoRole } from '../support/fixtures.js';
+import { memoryStoreKind, redisStoreKind, type TestStoreKind } from '../support/stores.js';
+
+const ISSUER = 'https://fedproxy.test';
+const settings = { accountId: '123456789012', issuer: ISSUER, reuseWindowSeconds: 300 };
+const keySet = (date: string) => importKeySet(generateStoredKeySet(new Date(date)), date);
+
+describe.each([memoryStoreKind(), redisStoreKind()])(
+  'mint and verify ($kind store)',
+  (kind: TestStoreKind) => {
+    let clock: ManualClock;
+    let store: Store;
+    const stores: Store[] = [];
+
+    function services(ring: KeyRing, options: { reuseWindowSeconds?: number } = {}) {
+      const liveness = new LivenessChecker(store, clock);
+      return {
+        minter: new CredentialMinter(store, ring, liveness, clock, { ...settings, ...options }),
+        verifier: new SessionVerifier(store, ring, liveness, clock, {
+          issuer: ISSUER,
+          maxClockSkewSeconds: 30,
+        }),
+      };
+    }
+
+    beforeEach(() => {
+      // Redis expires keys in real time, so the pinned clock starts at the real now.
+      clock = new ManualClock(Date.now());
+      store = kind.make(clock);
+      stores.push(store);
+    });
+    afterAll(async () => {
+      await Promise.all(stores.map((s) => s.close()));
+      await kind.cleanup();
+    });
+
+    it('a minted credential verifies and names its session, role and principal', async () => {
+      const { minter, verifier } = services(new KeyRing([keySet('2026-01-01T00:00:00Z')]));
+      const identity = demoIdentity();
+      const credentials = await minter.mintCredentials(identity, demoGrant());
+      expect(credentials.accessKeyId).toMatch(/^ASIA[A-Z2-7]{16}$/);
+      expect(credentials.secretAccessKey).toHaveLength(40);
+      expect(credentials.expiration.getTime()).toBe(clock.now() + 900_000);
+      expect(credentials.roleArn).toBe('arn:aws:iam::123456789012:role/reports-reader');
+      expect(credentials.assumedRoleUser.arn).toBe(
+        'arn:aws:sts::123456789012:assumed-role/reports-reader/alice',
+      );
+      const verified = await verifier.verifySessionToken(credentials.sessionToken);
+      expect(verified.record).toMatchObject({
+        sid: credentials.sessionId,
+        akid: credentials.accessKeyId,
+        principal: principalId(identity),
+        role: 'reports-reader',
+        username: 'alice',
+      });
+      expect(verifier.secretAccessKeyOf(verified.record)).toBe(credentials.secretAccessKey);
+    });
+
+    it('an expired credential fails with ExpiredToken', async () => {
+      const { minter, verifier } = services(new KeyRing([keySet('2026-01-01T00:00:00Z')]));
+      const credentials = await minter.mintCredentials(demoIdentity(), demoGrant());
+      clock.advance(900_000);
+      await expect(verifier.verifySessionToken(credentials.sessionToken)).rejects.toMatchObject({
+        code: 'ExpiredToken',
+      });
+    });
+
+    it('a token from another issuer fails even when signed with our key', async () => {
+      const ring = new KeyRing([keySet('2026-01-01T00:00:00Z')]);
+      const liveness = new LivenessChecker(store, clock);
+      const foreign = new CredentialMinter(store, ring, liveness, clock, {
+        ...settings,
+        issuer: 'https://other',
+      });
+      const credentials = await foreign.mintCredentials(demoIdentity(), demoGrant());
+      await expect(
+        services(ring).verifier.verifySessionToken(credentials.sessionToken),
+      ).rejects.toBeInstanceOf(InvalidCredentialError);
+    });
+
+    it('a credential whose key set left the ring fails; one of a retired-but-present kid still verifies', async () => {
+      const old = keySet('2026-01-01T00:00:00Z');
+      const credentials = await services(new KeyRing([old])).minter.mintCredentials(
+        demoIdentity(),
+        demoGrant(),
+      );
+      const rotated = keySet('2026-02-01T00:00:00Z');
+      const afterRotation = services(new KeyRing([old, rotated]));
+      await expect(
+        afterRotation.verifier.verifySessionToken(credentials.sessionToken),
+      ).resolves.toBeDefined();
+      const fresh = await afterRotation.minter.mintCredentials(
+        demoIdentity({ subject: 'other' }),
+        demoGrant(),
+      );
+      expect(JSON.parse(Buffer.from(fresh.sessionToken.split('.')[0]!, 'base64url').toString()).kid).toBe(
+        rotated.kid,
+      );
+      await expect(
+        services(new KeyRing([rotated])).verifier.verifySessionToken(credentials.sessionToken),
+      ).rejects.toMatchObject({ code: 'InvalidClientTokenId' });
+    });
+
+    it('a revoked session fails', async () => {
+      const { minter, verifier } = services(new KeyRing([keySet('2026-01-01T00:00:00Z')]));
+      const credentials = await minter.mintCredentials(demoIdentity(), demoGrant());
+      await store.sessions.revoke(credentials.sessionId, clock.now());
+      await expect(verifier.verifySessionToken(credentials.sessionToken)).rejects.toMatchObject({
+        code: 'InvalidClientTokenId',
+      });
+    });
+
+    it.each([
+      ['global', () => scopeKey({ kind: 'global' })],
+      ['idp', () => scopeKey({ kind: 'idp', idp: 'corp' })],
+      ['principal', () => scopeKey({ kind: 'principal', principal: principalId(demoIdentity()) })],
+      ['role', () => scopeKey({ kind: 'role', role: 'reports-reader' })],
+      ['group', () => scopeKey({ kind: 'group', group: 'engineers' })],
+    ])(
+      'a not-before mark on the %s scope invalidates credentials issued before it, not after',
+      async (_, scope) => {
+        const { minter, verifier } = services(new KeyRing([keySet('2026-01-01T00:00:00Z')]), {
+          reuseWindowSeconds: 0,
+        });
+        const before = await minter.mintCredentials(demoIdentity(), demoGrant());
+        clock.advance(1000);
+        await store.notBefore.raise(scope(), clock.now(), 3_600_000);
+        await expect(verifier.verifySessionToken(before.sessionToken)).rejects.toBeInstanceOf(
+          InvalidCredentialError,
+        );
+        const after = await minter.mintCredentials(demoIdentity(), demoGrant());
+        await expect(verifier.verifySessionToken(after.sessionToken)).resolves.toBeDefined();
+      },
+    );
+
+    it('a mark on another user, role or group leaves the credential alone', async () => {
+      const { minter, verifier } = services(new KeyRing([keySet('2026-01-01T00:00:00Z')]));
+      const credentials = await minter.mintCredentials(demoIdentity(), demoGrant());
+      clock.advance(1000);
+      for (const scope of [
+        scopeKey({ kind: 'principal', principal: principalId(demoIdentity({ subject: 'someone-else' })) }),
+        scopeKey({ kind: 'role', role: 'other-role' }),
+        scopeKey({ kind: 'group', group: 'analysts' }),
+        scopeKey({ kind: 'idp', idp: 'adfs' }),
+      ]) {
+        await store.notBefore.raise(scope, clock.now(), 3_600_000);
+      }
+      await expect(verifier.verifySessionToken(credentials.sessionToken)).resolves.toBeDefined();
+    });
+
+    it.each([899, 3601, 1000.5, Number.NaN, 1e21])(
+      'a duration of %s is a ValidationError, never clamped',
+      async (duration) => {
+        const { minter } = services(new KeyRing([keySet('2026-01-01T00:00:00Z')]));
+        await expect(
+          minter.mintCredentials(demoIdentity(), demoGrant({ durationSeconds: duration })),
+        ).rejects.toBeInstanceOf(ValidationError);
+      },
+    );
+
+    it('credentials never outlive the IdP token they are bound to, and a nearly expired binding is refused', async () => {
+      const { minter } = services(new KeyRing([keySet('2026-01-01T00:00:00Z')]));
+      const notAfter = clock.now() + 600_000;
+      const bound = await minter.mintCredentials(demoIdentity(), demoGrant({ durationSeconds: 3600 }), {
+        notAfter,
+      });
+      expect(bound.expiration.getTime()).toBe(notAfter);
+      await expect(
+        minter.mintCredentials(demoIdentity(), demoGrant(), { notAfter: clock.now() + 30_000 }),
+      ).rejects.toBeInstanceOf(AccessDeniedError);
+    });
+
+    describe('reuse', () => {
+      it('the same principal, role, policy and duration within the window gets the same credentials back', async () => {
+        const { minter, verifier } = services(new KeyRing([keySet('2026-01-01T00:00:00Z')]));
+        const first = await minter.mintCredentials(demoIdentity(), demoGrant());
+        clock.advance(60_000);
+        const second = await minter.mintCredentials(demoIdentity(), demoGrant());
+        expect(first.reused).toBe(false);
+        expect(second).toEqual({ ...first, reused: true });
+        await expect(verifier.verifySessionToken(second.sessionToken)).resolves.toBeDefined();
+      });
+
+      it('a different duration, session policy, session name or principal gets its own session', async () => {
+        const { minter } = services(new KeyRing([keySet('2026-01-01T00:00:00Z')]));
+        const base = await minter.mintCredentials(demoIdentity(), demoGrant());
+        const variants = await Promise.all([
+          minter.mintCredentials(demoIdentity(), demoGrant({ durationSeconds: 1800 })),
+          minter.mintCredentials(
+            demoIdentity(),
+            demoGrant({
+              sessionPolicy: {
+                Version: '2012-10-17',
+                Statement: [{ Effect: 'Allow', Action: 'reports:GetA', Resource: '*' }],
+              },
+            }),
+          ),
+          minter.mintCredentials(demoIdentity(), demoGrant({ sessionName: 'alice-ci' })),
+          minter.mintCredentials(demoIdentity({ subject: 'bob' }), demoGrant()),
+        ]);
+        expect(new Set([base, ...variants].map((c) => c.sessionId)).size).toBe(5);
+      });
+
+      it('after the window a new session is minted', async () => {
+        const { minter } = services(new KeyRing([keySet('2026-01-01T00:00:00Z')]));
+        const first = await minter.mintCredentials(demoIdentity(), demoGrant());
+        clock.advance(301_000);
+        if (kind.kind === 'redis') await kind.deleteKeysMatching!('*reuse*'); // Redis TTLs run on real time
+        const second = await minter.mintCredentials(demoIdentity(), demoGrant());
+        expect(second.sessionId).not.toBe(first.sessionId);
+      });
+
+      it('a revoked session is never handed out again', async () => {
+        const { minter, verifier } = services(new KeyRing([keySet('2026-01-01T00:00:00Z')]));
+        const first = await minter.mintCredentials(demoIdentity(), demoGrant());
+        clock.advance(1000);
+        await store.notBefore.raise(
+          scopeKey({ kind: 'principal', principal: principalId(demoIdentity()) }),
+          clock.now(),
+          3_600_000,
+        );
+        const second = await minter.mintCredentials(demoIdentity(), demoGrant());
+        expect(second.sessionId).not.toBe(first.sessionId);
+        expect(second.reused).toBe(false);
+        await expect(verifier.verifySessionToken(second.sessionToken)).resolves.toBeDefined();
+      });
+
+      it('a burst of concurrent requests converges on one session', async () => {
+        const { minter } = services(new KeyRing([keySet('2026-01-01T00:00:00Z')]));
+        const all = await Promise.all(
+          Array.from({ length: 25 }, () => minter.mintCredentials(demoIdentity(), demoGrant())),
+        );
+        expect(new Set(all.map((c) => c.sessionId)).size).toBe(1);
+      });
+
+      it('reuse can be turned off', async () => {
+        const { minter } = services(new KeyRing([keySet('2026-01-01T00:00:00Z')]), { reuseWindowSeconds: 0 });
+        const a = await minter.mintCredentials(demoIdentity(), demoGrant());
+        const b = await minter.mintCredentials(demoIdentity(), demoGrant());
+        expect(a.sessionId).not.toBe(b.sessionId);
+      });
+    });
+
+    if (kind.kind === 'redis') {
+      it('fails closed when the session record is lost from Redis', async () => {
+        const { minter, verifier } = services(new KeyRing([keySet('2026-01-01T00:00:00Z')]));
+        const credentials = await minter.mintCredentials(demoIdentity(), demoGrant());
+        expect(await kind.deleteKeysMatching!(`*${credentials.sessionId}*`)).toBeGreaterThan(0);
+        await expect(verifier.verifySessionToken(credentials.sessionToken)).rejects.toMatchObject({
+          code: 'InvalidClientTokenId',
+        });
+      });
+
+      it('no derived secret (nor a prefix of one) is anywhere in Redis', async () => {
+        const { minter } = services(new KeyRing([keySet('2026-01-01T00:00:00Z')]));
+        const secrets: string[] = [];
+        for (let i = 0; i < 5; i++) {
+          const c = await minter.mintCredentials(
+            demoIdentity({ subject: `user-${i}` }),
+            demoGrant({ role: demoRole({ name: `role-${i}` }) }),
+          );
+          secrets.push(c.secretAccessKey);
+        }
+        const dump = (await kind.dump!()).join('\n');
+        expect(dump.length).toBeGreaterThan(0);
+        for (const secret of secrets) expect(dump).not.toContain(secret.slice(0, 12));
+      });
+    }
+  },
+);
