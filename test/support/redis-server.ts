@@ -77,6 +77,7 @@ export default async function setup(project: TestProject): Promise<() => void> {
     throw new Error(
       `No Redis answers at ${url} and no redis-server could be started (${String(error)}).\n` +
         'Start one (e.g. `apt-get install redis-server && redis-server --daemonize yes --save ""`) or set REDIS_URL.',
+      { cause: error },
     );
   }
   console.log(`[test] no Redis at ${url}; started a throwaway redis-server at ${started.url}`);
