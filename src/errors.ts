@@ -84,3 +84,22 @@ export class StoreUnavailableError extends AppError {
     super(503, 'ServiceUnavailable', message, options);
   }
 }
+
+/**
+ * An IdP token (OIDC ID token or workload bearer token) that is malformed, wrongly signed, from an
+ * untrusted issuer, for another audience, or outside its validity. The client message never says which
+ * check failed (that goes to the log and audit through `reason`). STS answers these as 400 with the same
+ * wire codes (InvalidIdentityToken, ExpiredTokenException).
+ */
+export class InvalidIdentityTokenError extends AppError {
+  readonly reason: string;
+  constructor(reason: string, options?: { expired?: boolean; cause?: unknown }) {
+    super(
+      401,
+      options?.expired ? 'ExpiredTokenException' : 'InvalidIdentityToken',
+      options?.expired ? 'The identity token has expired' : 'The identity token is not valid',
+      options,
+    );
+    this.reason = reason;
+  }
+}
