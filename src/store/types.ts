@@ -87,6 +87,23 @@ export interface OnceStore {
   delete(namespace: string, key: string): Promise<void>;
 }
 
+/** Server-side browser login sessions; the cookie carries only the id. Values are opaque serialised JSON. */
+export interface LoginSessionStore {
+  /** Creates or replaces the value; it expires `ttlMs` from now (a put again extends it: idle timeout). */
+  put(id: string, value: string, ttlMs: number): Promise<void>;
+  get(id: string): Promise<string | null>;
+  delete(id: string): Promise<void>;
+}
+
+/** Fixed-window hit counters shared by every instance, for rate limits. */
+export interface RateCounterStore {
+  /** Adds one hit to `key`; the window starts at the first hit and lasts `windowMs`. Atomic across instances. */
+  increment(key: string, windowMs: number): Promise<{ count: number; resetAt: number }>;
+  /** Takes one hit back (never below zero; no-op when the window is gone). */
+  decrement(key: string): Promise<void>;
+  reset(key: string): Promise<void>;
+}
+
 /** A versioned document (roles, mappings, ...): optimistic concurrency through `version` (the ETag). */
 export interface ConfigRecord {
   value: string;
@@ -133,6 +150,8 @@ export interface Store {
   readonly sessions: SessionStore;
   readonly notBefore: NotBeforeStore;
   readonly once: OnceStore;
+  readonly loginSessions: LoginSessionStore;
+  readonly rateCounters: RateCounterStore;
   readonly config: ConfigStore;
   readonly audit: AuditStore;
   readonly pubsub: PubSub;

@@ -63,6 +63,8 @@ describe('server', () => {
       sessions: inner.sessions,
       notBefore: inner.notBefore,
       once: inner.once,
+      loginSessions: inner.loginSessions,
+      rateCounters: inner.rateCounters,
       config: inner.config,
       audit: inner.audit,
       pubsub: inner.pubsub,

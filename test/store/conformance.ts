@@ -26,6 +26,25 @@ const SHORT_TTL_MS = 250;
 /** Longer than SHORT_TTL_MS, with room for a busy machine. */
 const PAST_SHORT_TTL_MS = 450;
 const LONG_TTL_MS = 60_000;
+/**
+ * How far two readings of one window's end may differ on a backend on real time: the remaining TTL and
+ * the clock are read a round trip apart.
+ */
+const TIME_SLACK_MS = 50;
+/** Keys that a careless encoding would merge: separators, hash-tag braces, escapes, lone surrogates. */
+const LOOKALIKE_KEYS = [
+  'a:b',
+  'a%3Ab',
+  'a%253Ab',
+  '{a}:b',
+  '%7Ba%7D:b',
+  '\uD800',
+  '\uDC00',
+  '\uFFFD',
+  '%uD800',
+  '\uD83D\uDE00',
+  '\uDE00\uD83D',
+];
 const AUDIT_MAX_LENGTH = 1000;
 
 /**
@@ -79,6 +98,10 @@ export function describeStoreConformance(name: string, makeBackend: () => Confor
       return pages;
     };
     const sids = (records: SessionRecord[]) => records.map((record) => record.sid);
+    const expectAbout = (actual: number, expected: number) =>
+      expect(Math.abs(actual - expected), `${actual} is not about ${expected}`).toBeLessThanOrEqual(
+        TIME_SLACK_MS,
+      );
 
     beforeEach(() => {
       backend = makeBackend();
@@ -353,6 +376,153 @@ export function describeStoreConformance(name: string, makeBackend: () => Confor
       });
     });
 
+    describe('login sessions', () => {
+      it('get returns what was put, on any instance; a put again replaces it; an unknown id is null', async () => {
+        const peer = peerOf(store);
+        await store.loginSessions.put('l-1', '{"n":1}', LONG_TTL_MS);
+        expect(await peer.loginSessions.get('l-1')).toBe('{"n":1}');
+        await peer.loginSessions.put('l-1', '{"n":2}', LONG_TTL_MS);
+        expect(await store.loginSessions.get('l-1')).toBe('{"n":2}');
+        expect(await store.loginSessions.get('l-unknown')).toBeNull();
+      });
+
+      it('delete removes a session; deleting a missing one is fine', async () => {
+        await store.loginSessions.put('l-1', 'v', LONG_TTL_MS);
+        await store.loginSessions.put('l-2', 'v', LONG_TTL_MS);
+        await store.loginSessions.delete('l-1');
+        await store.loginSessions.delete('l-missing');
+        expect(await store.loginSessions.get('l-1')).toBeNull();
+        expect(await store.loginSessions.get('l-2')).toBe('v');
+      });
+
+      it('a session expires ttlMs after its last put, even when that put shortened it', async () => {
+        await store.loginSessions.put('l-short', 'v', SHORT_TTL_MS);
+        await store.loginSessions.put('l-shortened', 'v', LONG_TTL_MS);
+        await store.loginSessions.put('l-shortened', 'v', SHORT_TTL_MS);
+        await store.loginSessions.put('l-long', 'v', LONG_TTL_MS);
+        await backend.elapse(PAST_SHORT_TTL_MS);
+        expect(await store.loginSessions.get('l-short')).toBeNull();
+        expect(await store.loginSessions.get('l-shortened')).toBeNull();
+        expect(await store.loginSessions.get('l-long')).toBe('v');
+      });
+
+      it('a put again extends the session (idle timeout)', async () => {
+        await store.loginSessions.put('l-1', 'v1', PAST_SHORT_TTL_MS);
+        await backend.elapse(SHORT_TTL_MS);
+        await store.loginSessions.put('l-1', 'v2', PAST_SHORT_TTL_MS);
+        await backend.elapse(SHORT_TTL_MS);
+        // Past the first put's end, before the second's.
+        expect(await store.loginSessions.get('l-1')).toBe('v2');
+        await backend.elapse(PAST_SHORT_TTL_MS);
+        expect(await store.loginSessions.get('l-1')).toBeNull();
+      });
+
+      it('ids are compared exactly: no id reaches another’s session', async () => {
+        for (const [i, id] of LOOKALIKE_KEYS.entries())
+          await store.loginSessions.put(id, `v${i}`, LONG_TTL_MS);
+        for (const [i, id] of LOOKALIKE_KEYS.entries())
+          expect(await store.loginSessions.get(id)).toBe(`v${i}`);
+        expect(await store.loginSessions.get('a')).toBeNull();
+      });
+
+      it('put rejects a ttlMs that is not a positive integer with RangeError', async () => {
+        await expect(store.loginSessions.put('l-1', 'v', 0)).rejects.toBeInstanceOf(RangeError);
+        await expect(store.loginSessions.put('l-1', 'v', 1.5)).rejects.toBeInstanceOf(RangeError);
+        expect(await store.loginSessions.get('l-1')).toBeNull();
+      });
+    });
+
+    describe('rate counters', () => {
+      const increment = (key: string, windowMs: number, on: Store = store) =>
+        on.rateCounters.increment(key, windowMs);
+
+      it('increment counts hits per key; the window ends windowMs after the first hit', async () => {
+        const first = await increment('ip:a', LONG_TTL_MS);
+        expect(first.count).toBe(1);
+        expectAbout(first.resetAt, now() + LONG_TTL_MS);
+        expect((await increment('ip:a', LONG_TTL_MS)).count).toBe(2);
+        expect((await increment('ip:b', LONG_TTL_MS)).count).toBe(1);
+        expect((await increment('ip:a', LONG_TTL_MS, peerOf(store))).count).toBe(3);
+      });
+
+      it('resetAt stays fixed within a window, whatever windowMs later hits pass', async () => {
+        const first = await increment('ip:a', LONG_TTL_MS);
+        await backend.elapse(SHORT_TTL_MS);
+        const second = await increment('ip:a', LONG_TTL_MS);
+        const third = await increment('ip:a', SHORT_TTL_MS);
+        const fourth = await increment('ip:a', 2 * LONG_TTL_MS);
+        expect([second.count, third.count, fourth.count]).toEqual([2, 3, 4]);
+        for (const later of [second, third, fourth]) expectAbout(later.resetAt, first.resetAt);
+      });
+
+      it('once the window is over the count starts again, in a new window', async () => {
+        await increment('ip:a', SHORT_TTL_MS);
+        await increment('ip:a', SHORT_TTL_MS);
+        await backend.elapse(PAST_SHORT_TTL_MS);
+        const next = await increment('ip:a', SHORT_TTL_MS);
+        expect(next.count).toBe(1);
+        expectAbout(next.resetAt, now() + SHORT_TTL_MS);
+      });
+
+      it('50 concurrent increments on two instances count exactly 50, in one window', async () => {
+        const peer = peerOf(store);
+        const results = await Promise.all(
+          Array.from({ length: 50 }, (_, i) => increment('ip:a', LONG_TTL_MS, i % 2 ? store : peer)),
+        );
+        expect(results.map((result) => result.count).sort((x, y) => x - y)).toEqual(
+          Array.from({ length: 50 }, (_, i) => i + 1),
+        );
+        for (const result of results) expectAbout(result.resetAt, defined(results[0]).resetAt);
+        expect((await increment('ip:a', LONG_TTL_MS)).count).toBe(51);
+      });
+
+      it('decrement takes one hit back, never below zero, and keeps the window', async () => {
+        const first = await increment('ip:a', LONG_TTL_MS);
+        await increment('ip:a', LONG_TTL_MS);
+        await store.rateCounters.decrement('ip:a');
+        expect((await increment('ip:a', LONG_TTL_MS)).count).toBe(2);
+        for (let i = 0; i < 3; i++) await store.rateCounters.decrement('ip:a');
+        await backend.elapse(SHORT_TTL_MS);
+        const next = await increment('ip:a', LONG_TTL_MS);
+        expect(next.count).toBe(1);
+        expectAbout(next.resetAt, first.resetAt);
+      });
+
+      it('decrement without a live window does nothing', async () => {
+        await store.rateCounters.decrement('ip:never');
+        await increment('ip:gone', SHORT_TTL_MS);
+        await backend.elapse(PAST_SHORT_TTL_MS);
+        await store.rateCounters.decrement('ip:gone');
+        for (const key of ['ip:never', 'ip:gone']) {
+          const next = await increment(key, LONG_TTL_MS);
+          expect(next.count).toBe(1);
+          expectAbout(next.resetAt, now() + LONG_TTL_MS);
+        }
+      });
+
+      it('reset ends the window: the next hit counts 1 in a new window; other keys keep theirs', async () => {
+        for (let i = 0; i < 3; i++) await increment('ip:a', LONG_TTL_MS);
+        await increment('ip:b', LONG_TTL_MS);
+        await store.rateCounters.reset('ip:a');
+        await store.rateCounters.reset('ip:missing');
+        const next = await increment('ip:a', SHORT_TTL_MS);
+        expect(next.count).toBe(1);
+        expectAbout(next.resetAt, now() + SHORT_TTL_MS);
+        expect((await increment('ip:b', LONG_TTL_MS)).count).toBe(2);
+      });
+
+      it('keys are compared exactly: no key counts another’s hits', async () => {
+        for (const key of LOOKALIKE_KEYS) expect((await increment(key, LONG_TTL_MS)).count).toBe(1);
+        expect((await increment('a', LONG_TTL_MS)).count).toBe(1);
+      });
+
+      it('increment rejects a windowMs that is not a positive integer with RangeError', async () => {
+        await expect(increment('ip:a', 0)).rejects.toBeInstanceOf(RangeError);
+        await expect(increment('ip:a', 1.5)).rejects.toBeInstanceOf(RangeError);
+        expect((await increment('ip:a', LONG_TTL_MS)).count).toBe(1);
+      });
+    });
+
     describe('config records', () => {
       it('put at version 0 creates the record; each put at the current version increments it', async () => {
         expect(await store.config.get('roles')).toBeNull();
@@ -536,6 +706,9 @@ export function describeStoreConformance(name: string, makeBackend: () => Confor
           closing.ping(),
           closing.sessions.get('s-1'),
           closing.once.putIfAbsent('state', 'k', 'v', LONG_TTL_MS),
+          closing.loginSessions.get('l-1'),
+          closing.loginSessions.put('l-1', 'v', LONG_TTL_MS),
+          closing.rateCounters.increment('ip:a', LONG_TTL_MS),
           closing.notBefore.get(['global']),
           closing.config.get('roles'),
           closing.audit.read({ limit: 1 }),

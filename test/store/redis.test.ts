@@ -88,6 +88,8 @@ describe('redis store', () => {
     await expectUnavailableQuickly(store.ping(), 2000);
     await expectUnavailableQuickly(store.sessions.get('s-1'), 500);
     await expectUnavailableQuickly(store.once.putIfAbsent('state', 'k', 'v', 1000), 500);
+    await expectUnavailableQuickly(store.loginSessions.get('l-1'), 500);
+    await expectUnavailableQuickly(store.rateCounters.increment('ip:a', 1000), 500);
     await expectUnavailableQuickly(
       store.audit.append(() => ({ entry: 'e', hash: 'h' })),
       500,
@@ -111,6 +113,7 @@ describe('redis store', () => {
     try {
       await expectUnavailableQuickly(store.ping(), 1500);
       await expectUnavailableQuickly(store.sessions.get('s-1'), 1500);
+      await expectUnavailableQuickly(store.rateCounters.increment('ip:a', 1000), 1500);
       const closing = performance.now();
       await store.close();
       expect(performance.now() - closing).toBeLessThan(1000);
@@ -170,6 +173,9 @@ describe('redis store', () => {
       await store.sessions.create({ ...base, sid: 's-short', akid: 'ASIASHORT', expiresAt: now + 10_000 });
       await store.notBefore.raise('global', now, 30_000);
       await store.once.putIfAbsent('state', 'k', 'v', 30_000);
+      await store.loginSessions.put('l-1', '{}', 30_000);
+      await store.rateCounters.increment('signin-ip:10.0.0.1', 40_000);
+      await store.rateCounters.increment('{x}', 40_000);
       await store.config.put('roles', '[]', 0);
       await store.audit.append(() => ({ entry: 'e', hash: 'h' }));
 
@@ -187,6 +193,9 @@ describe('redis store', () => {
           'idx:group:g',
           '{nb}:global',
           'once:state:k',
+          'login:l-1',
+          'rate:signin-ip%3A10.0.0.1',
+          'rate:%7Bx%7D',
           'cfg:roles',
           '{audit}:log',
           '{audit}:head',
@@ -200,6 +209,10 @@ describe('redis store', () => {
         expect(await ttl(index)).toBeGreaterThan(18_000);
         expect(await ttl(index)).toBeLessThanOrEqual(20_000);
       }
+      expect(await ttl('login:l-1')).toBeGreaterThan(28_000);
+      expect(await ttl('login:l-1')).toBeLessThanOrEqual(30_000);
+      expect(await ttl('rate:signin-ip%3A10.0.0.1')).toBeGreaterThan(38_000);
+      expect(await ttl('rate:signin-ip%3A10.0.0.1')).toBeLessThanOrEqual(40_000);
       expect(await ttl('cfg:roles')).toBe(-1);
     } finally {
       await store.close();

@@ -3,9 +3,11 @@ import type { Store } from '../types.js';
 import { MemoryAuditStore } from './audit.js';
 import { MemoryConfigStore } from './config.js';
 import { MemoryContext } from './context.js';
+import { MemoryLoginSessionStore } from './login-sessions.js';
 import { MemoryNotBeforeStore } from './not-before.js';
 import { MemoryOnceStore } from './once.js';
 import { MemoryPubSub } from './pubsub.js';
+import { MemoryRateCounterStore } from './rate-counters.js';
 import { MemorySessionStore } from './sessions.js';
 
 export interface MemoryStoreOptions {
@@ -25,6 +27,8 @@ export class MemoryStore implements Store {
   readonly sessions: MemorySessionStore;
   readonly notBefore: MemoryNotBeforeStore;
   readonly once: MemoryOnceStore;
+  readonly loginSessions: MemoryLoginSessionStore;
+  readonly rateCounters: MemoryRateCounterStore;
   readonly config: MemoryConfigStore;
   readonly audit: MemoryAuditStore;
   readonly pubsub: MemoryPubSub;
@@ -35,6 +39,8 @@ export class MemoryStore implements Store {
     this.sessions = new MemorySessionStore(this.context);
     this.notBefore = new MemoryNotBeforeStore(this.context);
     this.once = new MemoryOnceStore(this.context);
+    this.loginSessions = new MemoryLoginSessionStore(this.context);
+    this.rateCounters = new MemoryRateCounterStore(this.context);
     this.config = new MemoryConfigStore(this.context);
     this.audit = new MemoryAuditStore(this.context, options.auditMaxLength);
     this.pubsub = new MemoryPubSub(this.context);

@@ -4,9 +4,11 @@ import { RedisAuditStore } from './audit.js';
 import { RedisConfigStore } from './config.js';
 import { RedisConnection } from './connection.js';
 import { RedisKeys } from './keys.js';
+import { RedisLoginSessionStore } from './login-sessions.js';
 import { RedisNotBeforeStore } from './not-before.js';
 import { RedisOnceStore } from './once.js';
 import { RedisPubSub } from './pubsub.js';
+import { RedisRateCounterStore } from './rate-counters.js';
 import { RedisSessionStore } from './sessions.js';
 
 export interface RedisStoreOptions {
@@ -16,7 +18,7 @@ export interface RedisStoreOptions {
   commandTimeoutMs: number;
   /** The audit stream keeps about this many newest entries. */
   auditMaxLength: number;
-  /** Measures session lifetimes (see RedisSessionStore). */
+  /** Measures session lifetimes and rate windows' ends (see RedisSessionStore, RedisRateCounterStore). */
   clock?: Clock;
   /** Connection-level errors, for logs; commands report their own failures. */
   onConnectionError?: (error: Error) => void;
@@ -32,6 +34,8 @@ export class RedisStore implements Store {
   readonly sessions: RedisSessionStore;
   readonly notBefore: RedisNotBeforeStore;
   readonly once: RedisOnceStore;
+  readonly loginSessions: RedisLoginSessionStore;
+  readonly rateCounters: RedisRateCounterStore;
   readonly config: RedisConfigStore;
   readonly audit: RedisAuditStore;
   readonly pubsub: RedisPubSub;
@@ -47,9 +51,12 @@ export class RedisStore implements Store {
       });
     this.connection = open('commands');
     const keys = new RedisKeys(options.keyPrefix);
-    this.sessions = new RedisSessionStore(this.connection, keys, options.clock ?? systemClock);
+    const clock = options.clock ?? systemClock;
+    this.sessions = new RedisSessionStore(this.connection, keys, clock);
     this.notBefore = new RedisNotBeforeStore(this.connection, keys);
     this.once = new RedisOnceStore(this.connection, keys);
+    this.loginSessions = new RedisLoginSessionStore(this.connection, keys);
+    this.rateCounters = new RedisRateCounterStore(this.connection, keys, clock);
     this.config = new RedisConfigStore(this.connection, keys);
     this.audit = new RedisAuditStore(this.connection, keys, {
       maxLength: options.auditMaxLength,

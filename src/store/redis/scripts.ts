@@ -46,6 +46,25 @@ if remaining > ttl then ttl = remaining end
 redis.call('SET', KEYS[1], mark, 'PX', string.format('%d', ttl))
 return 1`,
   },
+  /**
+   * KEYS: counter. ARGV: windowMs. {count, remaining ms}: the first hit of a window sets its lifetime, later
+   * hits keep it.
+   */
+  fpRateIncrement: {
+    numberOfKeys: 1,
+    lua: `
+local count = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[1], 'NX')
+return {count, redis.call('PTTL', KEYS[1])}`,
+  },
+  /** KEYS: counter. Never below zero, and never creates a counter (DECR keeps the TTL). */
+  fpRateDecrement: {
+    numberOfKeys: 1,
+    lua: `
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count > 0 then redis.call('DECR', KEYS[1]) end
+return 1`,
+  },
   /** KEYS: config hash. ARGV: value, expectedVersion. The new version, or nil when the version moved. */
   fpConfigPut: {
     numberOfKeys: 1,
@@ -78,6 +97,8 @@ export interface ScriptCommands {
   fpIndexAdd(index: string, issuedAt: number, sid: string, ttlMs: number): Promise<unknown>;
   fpRevoke(session: string, at: number): Promise<unknown>;
   fpRaise(mark: string, at: number, ttlMs: number): Promise<unknown>;
+  fpRateIncrement(counter: string, windowMs: number): Promise<unknown>;
+  fpRateDecrement(counter: string): Promise<unknown>;
   fpConfigPut(config: string, value: string, expectedVersion: number): Promise<unknown>;
   fpAuditAppend(
     stream: string,
