@@ -5,6 +5,7 @@ import * as jose from 'jose';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { principalId } from '../../src/auth/identity.js';
 import {
+  MAX_CACHE_AGE_MS,
   MAX_TOKEN_LENGTH,
   WorkloadTokenVerifier,
   type WorkloadTokenVerifierOptions,
@@ -633,6 +634,24 @@ describe('WorkloadTokenVerifier: verified-token cache', () => {
       clock.advance(60_000); // past exp + leeway
       const error = await expectRefused(verifier.verify(token), 'expired');
       expect(error.code).toBe('ExpiredTokenException');
+    } finally {
+      clock.set(start);
+    }
+  });
+
+  it('re-verifies a long-lived token after MAX_CACHE_AGE_MS, so a withdrawn key stops being trusted', async () => {
+    const tenant = idp.tenant([rsa]);
+    const verifier = verifierFor([idpConfig(tenant)]);
+    const start = clock.now();
+    try {
+      const token = await sign(rsa, claimsFor(tenant, { exp: nowSeconds() + 24 * 3600 }));
+      await verifier.verify(token);
+      clock.advance(MAX_CACHE_AGE_MS - 1000);
+      await verifier.verify(token);
+      expect(jwtVerifySpy).toHaveBeenCalledTimes(1);
+      clock.advance(2000);
+      await verifier.verify(token);
+      expect(jwtVerifySpy).toHaveBeenCalledTimes(2);
     } finally {
       clock.set(start);
     }

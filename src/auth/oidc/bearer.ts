@@ -362,11 +362,14 @@ function copyResult(result: VerifiedWorkloadToken): VerifiedWorkloadToken {
 
 /**
  * Verified tokens by SHA-256 of the token, least recently used evicted first. An entry lives until the
- * token's `exp` by the injected clock; after that the token is verified again (which fails as expired
- * once the leeway is over). The token itself is never stored.
+ * token's `exp` or for `MAX_CACHE_AGE_MS` after verification, whichever comes first (by the injected
+ * clock), so a key the IdP withdraws stops being trusted within that bound even for long-lived tokens.
+ * After that the token is verified again. The token itself is never stored.
  */
+export const MAX_CACHE_AGE_MS = 10 * 60_000;
+
 class VerifiedTokenCache {
-  readonly #entries = new Map<string, VerifiedWorkloadToken>();
+  readonly #entries = new Map<string, { result: VerifiedWorkloadToken; staleAt: number }>();
 
   constructor(private readonly maxEntries: number) {}
 
@@ -374,19 +377,19 @@ class VerifiedTokenCache {
     const entry = this.#entries.get(key);
     if (entry === undefined) return undefined;
     this.#entries.delete(key);
-    if (entry.expiresAt <= now) return undefined;
+    if (entry.staleAt <= now) return undefined;
     this.#entries.set(key, entry); // most recently used goes last
-    return entry;
+    return entry.result;
   }
 
-  set(key: string, entry: VerifiedWorkloadToken, now: number): void {
-    if (this.maxEntries === 0 || entry.expiresAt <= now) return;
+  set(key: string, result: VerifiedWorkloadToken, now: number): void {
+    if (this.maxEntries === 0 || result.expiresAt <= now) return;
     this.#entries.delete(key);
     while (this.#entries.size >= this.maxEntries) {
       const oldest = this.#entries.keys().next();
       if (oldest.done === true) break;
       this.#entries.delete(oldest.value);
     }
-    this.#entries.set(key, entry);
+    this.#entries.set(key, { result, staleAt: Math.min(result.expiresAt, now + MAX_CACHE_AGE_MS) });
   }
 }
