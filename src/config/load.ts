@@ -5,8 +5,9 @@ import type { Document, Node as YamlNode } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, formatConfigPath } from './errors.js';
 import type { ConfigProblem } from './errors.js';
-import { KEYS_ENV_VAR, listenHost, productionProblems } from './production.js';
-import { configSchema } from './schema.js';
+import { DEV_IDP_ID, devIdpEntry } from './dev-idp.js';
+import { isLoopbackHost, KEYS_ENV_VAR, listenHost, productionProblems } from './production.js';
+import { configSchema, idpSchema } from './schema.js';
 import type { Config } from './schema.js';
 
 /**
@@ -19,7 +20,8 @@ import type { Config } from './schema.js';
  *    mode, switches `store.type` to `redis` (unless `FEDPROXY_STORE__TYPE` is set);
  * 4. `dev`: `mode: development`; development mode then defaults to the memory store and ephemeral keys;
  * 5. validation against {@link configSchema}, then the production refusals (production.ts);
- * 6. derived values: `server.publicUrl` and `credentials.issuer`.
+ * 6. derived values: `server.publicUrl`, `credentials.issuer`, and with `devIdp.enabled` an `idps` entry
+ *    `dev` for the embedded development IdP (unless the file lists an idp with that id).
  *
  * Every problem from every step is collected and thrown together as one {@link ConfigError}.
  */
@@ -202,31 +204,46 @@ function resolveConfig(source: YamlSource, { env, dev, file }: ResolveOptions): 
     }
   }
 
-  // The production refusals read only mode, server, store and keys: when the whole file is not valid, they
-  // run on whichever of those sections are, so the operator sees the refusals in the same error.
+  // The production refusals read only mode, server, store, keys and devIdp: when the whole file is not
+  // valid, they run on whichever of those sections are, so the operator sees the refusals in the same error.
   const checked = parsed.success ? parsed.data : validSections(raw);
   if (checked.mode === 'production')
     for (const problem of productionProblems(checked, env)) report(problem.path, problem.message);
+  // The development IdP publishes its demo passwords (admin included): never on a reachable address.
+  if (
+    checked.devIdp?.enabled &&
+    checked.server !== undefined &&
+    !isLoopbackHost(listenHost(checked.server.listen))
+  )
+    report(
+      ['devIdp', 'enabled'],
+      'the development IdP serves only on a loopback listen address (its passwords are public)',
+    );
 
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems, file);
 
   const config = parsed.data;
   const publicUrl = derivePublicUrl(config.server, report);
   if (problems.length > 0) throw new ConfigError(problems, file);
+  const addDevIdp = config.devIdp.enabled && !config.idps.some((idp) => idp.id === DEV_IDP_ID);
   return {
     ...config,
     server: { ...config.server, publicUrl },
     credentials: { ...config.credentials, issuer: config.credentials.issuer ?? publicUrl },
+    idps: addDevIdp ? [...config.idps, idpSchema.parse(devIdpEntry(publicUrl))] : config.idps,
   };
 }
 
-function validSections(raw: RawObject): Partial<Pick<Config, 'mode' | 'server' | 'store' | 'keys'>> {
-  const { mode, server, store, keys } = configSchema.shape;
+function validSections(
+  raw: RawObject,
+): Partial<Pick<Config, 'mode' | 'server' | 'store' | 'keys' | 'devIdp'>> {
+  const { mode, server, store, keys, devIdp } = configSchema.shape;
   return {
     mode: mode.safeParse(raw.mode).data,
     server: server.safeParse(raw.server).data,
     store: store.safeParse(raw.store).data,
     keys: keys.safeParse(raw.keys).data,
+    devIdp: devIdp.safeParse(raw.devIdp).data,
   };
 }
 

@@ -16,7 +16,7 @@ export interface ProductionProblem {
  * The sections the production checks read. Each may be missing (because it failed validation): the checks
  * on the others still run, so one round of edits fixes everything.
  */
-export type ProductionCheckInput = Partial<Pick<Config, 'server' | 'store' | 'keys'>>;
+export type ProductionCheckInput = Partial<Pick<Config, 'server' | 'store' | 'keys' | 'devIdp'>>;
 
 /**
  * `FEDPROXY_KEYS` (the key set itself, in the environment) counts as a key source as good as `keys.dir`;
@@ -29,7 +29,7 @@ export function productionProblems(
   env: NodeJS.ProcessEnv,
 ): ProductionProblem[] {
   const problems: ProductionProblem[] = [];
-  const { server, store, keys } = config;
+  const { server, store, keys, devIdp } = config;
 
   // Memory store: sessions and revocations live in one process and vanish on restart; a second instance
   // would neither see the first one's sessions nor honour its revocations.
@@ -52,6 +52,14 @@ export function productionProblems(
     problems.push({
       path: ['keys', 'dir'],
       message: `production needs signing keys: set keys.dir (see \`fedproxy keys generate\`) or provide ${KEYS_ENV_VAR}`,
+    });
+
+  // The development IdP signs in anyone who knows the demo passwords, which the banner and docs publish.
+  if (devIdp?.enabled)
+    problems.push({
+      path: ['devIdp', 'enabled'],
+      message:
+        'the embedded development IdP is for development only (demo users with published passwords); remove devIdp.enabled and configure a real IdP under idps',
     });
 
   // Plain HTTP beyond loopback would carry session tokens, secrets and login cookies in clear. Behind a

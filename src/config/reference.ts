@@ -57,12 +57,13 @@ document without duplicate keys. Examples: [\`config/dev.yaml\`](../config/dev.y
 
 Derived after validation: \`server.publicUrl\` defaults to \`http://<listen>\` (\`https\` with \`server.tls\`;
 \`0.0.0.0\` and \`[::]\` become \`127.0.0.1\` and \`[::1]\`), without a trailing slash; \`credentials.issuer\`
-defaults to \`server.publicUrl\`.
+defaults to \`server.publicUrl\`; \`devIdp.enabled\` adds the idp \`dev\` (issuer \`<publicUrl>/dev-idp\`, client
+\`fedproxy\` with a secret random per process, scopes including \`groups\`) unless an idp with that id is listed.
 
 In production mode (the default) fedproxy refuses to start with the memory store, ephemeral keys, no key
-source (\`keys.dir\` or \`FEDPROXY_KEYS\`), plain HTTP on a non-loopback listen address without \`server.tls\`,
-or an \`http:\` \`server.publicUrl\` on a non-loopback host; the last two are allowed with
-\`server.allowPlainHttp: true\` (behind a TLS-terminating proxy).
+source (\`keys.dir\` or \`FEDPROXY_KEYS\`), the embedded development IdP (\`devIdp.enabled\`), plain HTTP on a
+non-loopback listen address without \`server.tls\`, or an \`http:\` \`server.publicUrl\` on a non-loopback host;
+the last two are allowed with \`server.allowPlainHttp: true\` (behind a TLS-terminating proxy).
 `;
 
 export function renderConfigReference(): string {

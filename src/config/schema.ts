@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { policyDocumentSchema } from '../policy/document.js';
 import { checkPolicyTemplate, PolicyTemplateError } from '../policy/templates.js';
+import { DEV_IDP_ID } from './dev-idp.js';
 
 /**
  * Every setting, its default and a one-line description, in one place. The loader (load.ts) reads YAML
@@ -157,6 +158,10 @@ const oidcIdpSchema = z.strictObject({
   jwksUri: z.url().optional().describe('JWKS URL; defaults to the one discovery names.'),
   scopes: z.array(z.string()).default(['openid', 'profile', 'email']).describe('Scopes asked at sign-in.'),
   claims: claimPaths,
+  claimsFromUserinfo: z
+    .boolean()
+    .default(false)
+    .describe('Also read claims (e.g. groups) from the userinfo endpoint at browser sign-in.'),
   bindCredentialsToToken: z
     .boolean()
     .default(false)
@@ -190,6 +195,18 @@ const samlIdpSchema = z.strictObject({
 });
 
 export const idpSchema = z.discriminatedUnion('type', [oidcIdpSchema, samlIdpSchema]);
+
+const devIdpSchema = z
+  .strictObject({
+    enabled: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Serve the embedded development OpenID provider at <publicUrl>/dev-idp (demo users with published passwords, a demo workload client) and add it to idps as `dev` (unless an idp with that id is listed). Development mode only.',
+      ),
+  })
+  .prefault({})
+  .describe('The embedded development identity provider, for trying fedproxy without a real IdP.');
 
 export const roleSchema = z
   .strictObject({
@@ -255,6 +272,43 @@ const adminSchema = z
   })
   .prefault({});
 
+const sessionSchema = z
+  .strictObject({
+    idleTimeoutSeconds: z
+      .int()
+      .min(60)
+      .max(86_400)
+      .default(3600)
+      .describe('A browser login session ends after this long without use.'),
+    absoluteTimeoutSeconds: z
+      .int()
+      .min(300)
+      .max(7 * 86_400)
+      .default(43_200)
+      .describe('A browser login session ends this long after sign-in, used or not.'),
+  })
+  .prefault({});
+
+const rateLimitsSchema = z
+  .strictObject({
+    signInPerMinutePerIp: z
+      .int()
+      .min(1)
+      .default(60)
+      .describe('Sign-in starts and callbacks per client address per minute.'),
+    mintPerMinutePerIp: z
+      .int()
+      .min(1)
+      .default(6000)
+      .describe('Credential requests per client address per minute (shared by every instance).'),
+    mintPerMinutePerPrincipal: z
+      .int()
+      .min(1)
+      .default(1200)
+      .describe('Credential requests per principal per minute; reused sessions count too.'),
+  })
+  .prefault({});
+
 const revocationSchema = z
   .strictObject({
     maxStalenessMs: z
@@ -300,9 +354,12 @@ export const configSchema = z
     keys: keysSchema,
     credentials: credentialsSchema,
     idps: z.array(idpSchema).default([]),
+    devIdp: devIdpSchema,
     roles: z.array(roleSchema).default([]),
     mappings: z.array(mappingSchema).default([]),
     admin: adminSchema,
+    session: sessionSchema,
+    rateLimits: rateLimitsSchema,
     revocation: revocationSchema,
     templates: templatesSchema,
     log: logSchema,
@@ -314,6 +371,8 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['idps', i, 'id'], message: `duplicate idp id "${idp.id}"` });
       idps.add(idp.id);
     });
+    // The loader adds the embedded development IdP after validation; mappings may already name it.
+    if (config.devIdp.enabled) idps.add(DEV_IDP_ID);
     const roles = new Set<string>();
     config.roles.forEach((role, i) => {
       if (roles.has(role.name))

@@ -21,8 +21,26 @@ describe('config/dev.yaml', () => {
       log: { pretty: true },
       admin: { groups: ['fedproxy-admins'] },
     });
-    expect(config.roles.map((r) => r.name)).toEqual(['reports-reader', 'data-analyst', 'platform-admin']);
-    expect(config.mappings.map((m) => m.group)).toEqual(['engineers', 'data-analysts', 'fedproxy-admins']);
+    expect(config.roles.map((r) => r.name)).toEqual([
+      'reports-reader',
+      'data-analyst',
+      'platform-admin',
+      'ci-deployer',
+    ]);
+    expect(config.mappings.map((m) => m.group)).toEqual([
+      'engineers',
+      'data-analysts',
+      'fedproxy-admins',
+      'ci-deployers',
+    ]);
+  });
+
+  it('enables the embedded development IdP, added to idps as `dev`', async () => {
+    const config = await loadConfig({ dev: true, env: {} });
+    expect(config.devIdp.enabled).toBe(true);
+    expect(config.idps).toEqual([
+      expect.objectContaining({ id: 'dev', issuer: 'http://127.0.0.1:8080/dev-idp', clientId: 'fedproxy' }),
+    ]);
   });
 });
 

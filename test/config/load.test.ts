@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config/errors.js';
 import { envOverrideName, envOverridePath, loadConfig } from '../../src/config/load.js';
+import type { OidcIdpConfig } from '../../src/config/schema.js';
 import { configError, configFiles, productionBase } from './config-files.js';
 
 const files = configFiles();
@@ -417,6 +418,66 @@ describe('derived values', () => {
   it('refuses a listen port that cannot be a URL port', async () => {
     const error = await configError(derived('{ listen: 127.0.0.1:99999 }'));
     expect(error.problems[0]?.path).toBe('server.listen');
+  });
+});
+
+describe('the development IdP (devIdp.enabled)', () => {
+  const devIdpYaml = 'mode: development\nserver: { listen: 127.0.0.1:8181 }\ndevIdp: { enabled: true }\n';
+
+  it('refuses the development IdP on a non-loopback listen address, even in development mode', async () => {
+    const error = await configError(
+      loadConfig({ file: await files.write(devIdpYaml.replace('127.0.0.1:8181', '0.0.0.0:8181')), env: {} }),
+    );
+    expect(error.problems.map((p) => p.path)).toContain('devIdp.enabled');
+  });
+
+  it('adds the idp `dev` at <publicUrl>/dev-idp with a client secret made at every load', async () => {
+    const first = await loadConfig({ file: await files.write(devIdpYaml), env: {} });
+    expect(first.idps).toEqual([
+      expect.objectContaining({
+        id: 'dev',
+        type: 'oidc',
+        displayName: 'Development IdP (demo users)',
+        issuer: 'http://127.0.0.1:8181/dev-idp',
+        clientId: 'fedproxy',
+        clientSecret: expect.stringMatching(/^[\w-]{43}$/),
+        audiences: ['fedproxy'],
+        browser: true,
+        scopes: ['openid', 'profile', 'email', 'groups'],
+        claims: { subject: 'sub', username: 'preferred_username', email: 'email', groups: 'groups' },
+      }),
+    ]);
+    const second = await loadConfig({ file: await files.write(devIdpYaml), env: {} });
+    const secrets = [first, second].map((config) => (config.idps[0] as OidcIdpConfig).clientSecret);
+    expect(secrets[0]).not.toBe(secrets[1]);
+  });
+
+  it('keeps an idp the file lists with the id `dev` instead of adding one', async () => {
+    const yaml = `${devIdpYaml}idps:\n  - { id: dev, type: oidc, issuer: https://idp.test, audiences: [x] }\n`;
+    const config = await loadConfig({ file: await files.write(yaml), env: {} });
+    expect(config.idps).toEqual([expect.objectContaining({ id: 'dev', issuer: 'https://idp.test' })]);
+  });
+
+  it('lets mappings name the `dev` idp only while it is enabled', async () => {
+    const mapping = `roles:
+  - { name: r, policy: { Statement: [{ Effect: Allow, Action: 'x:Y', Resource: '*' }] } }
+mappings:
+  - { idp: dev, group: g, roles: [r] }
+`;
+    const config = await loadConfig({ file: await files.write(devIdpYaml + mapping), env: {} });
+    expect(config.mappings).toEqual([expect.objectContaining({ idp: 'dev' })]);
+    const error = await configError(
+      loadConfig({ file: await files.write(devIdpYaml.replace('true', 'false') + mapping), env: {} }),
+    );
+    expect(error.problems.map((p) => [p.path, p.message])).toEqual([
+      ['mappings[0].idp', 'unknown idp "dev"'],
+    ]);
+  });
+
+  it('is off by default', async () => {
+    const config = await loadConfig({ file: await files.write('mode: development\n'), env: {} });
+    expect(config.devIdp).toEqual({ enabled: false });
+    expect(config.idps).toEqual([]);
   });
 });
 

@@ -57,6 +57,21 @@ describe('production mode', () => {
     await expect(loadConfig({ file: await files.write(loopback), env: {} })).resolves.toBeDefined();
   });
 
+  it('refuses the embedded development IdP', async () => {
+    expect(await refusedPaths(`${productionBase}devIdp:\n  enabled: true\n`)).toEqual(['devIdp.enabled']);
+    const error = await configError(
+      loadConfig({ file: await files.write(`${productionBase}devIdp: { enabled: true }\n`), env: {} }),
+    );
+    expect(error.problems[0]?.message).toContain('development only');
+  });
+
+  it('refuses the development IdP even when another section is invalid', async () => {
+    expect(await refusedPaths(`${productionBase}devIdp: { enabled: true }\nlog: { level: loud }\n`)).toEqual([
+      'log.level',
+      'devIdp.enabled',
+    ]);
+  });
+
   it('reports every refusal at once, each located in the file', async () => {
     const file = await files.write(`server:
   listen: 0.0.0.0:8080
