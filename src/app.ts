@@ -2,17 +2,30 @@ import { randomUUID } from 'node:crypto';
 import express, { type Express, type Request } from 'express';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
+import { createDevIdpFromConfig, mountDevIdp, type DevIdentityProvider } from './auth/dev-idp/index.js';
+import { LoginSessions } from './auth/login-session.js';
+import { WorkloadTokenVerifier } from './auth/oidc/bearer.js';
+import { OidcBrowserSignIn } from './auth/oidc/browser.js';
 import { systemClock, type Clock } from './clock.js';
 import type { LoadedConfig } from './config/load.js';
+import type { OidcIdpConfig } from './config/schema.js';
+import { CredentialIssuer } from './credentials/issuer.js';
 import { loadKeyRing, type KeyRing } from './credentials/keys.js';
 import { LivenessChecker } from './credentials/liveness.js';
 import { CredentialMinter } from './credentials/mint.js';
 import { SessionVerifier } from './credentials/verify.js';
+import { authRoutes } from './http/auth.js';
+import { authenticate, cookieSettings, type CookieSettings } from './http/authenticate.js';
+import { credentialRoutes } from './http/credentials.js';
 import { handleErrors, notFound } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
 import { jwksRoutes } from './http/jwks.js';
 import { Metrics } from './http/metrics.js';
+import { portalRoutes } from './http/portal.js';
+import { rateLimiters } from './http/rate-limit.js';
+import { PortalViews } from './http/views.js';
 import { createLogger, logSerializers, type Logger } from './log.js';
+import { RoleResolver } from './policy/role-resolver.js';
 import { createStore } from './store/index.js';
 import type { Store } from './store/types.js';
 
@@ -29,7 +42,15 @@ export interface Services {
   liveness: LivenessChecker;
   minter: CredentialMinter;
   verifier: SessionVerifier;
+  resolver: RoleResolver;
+  issuer: CredentialIssuer;
+  loginSessions: LoginSessions;
+  workloadTokens: WorkloadTokenVerifier;
+  /** Browser sign-in per OIDC IdP id (IdPs with `browser: true` and a client id). */
+  signIns: Map<string, OidcBrowserSignIn>;
   metrics: Metrics;
+  /** The embedded development IdP, when `devIdp.enabled`. */
+  devIdp?: DevIdentityProvider;
 }
 
 export interface BuildOptions {
@@ -53,20 +74,62 @@ export async function buildServices(config: LoadedConfig, options: BuildOptions 
     ephemeral: config.keys.ephemeral,
   });
   for (const warning of warnings) logger.warn(warning);
-  const store = options.store ?? createStore(config.store, { clock });
+  const store =
+    options.store ??
+    createStore(config.store, {
+      clock,
+      onConnectionError: (error) => logger.warn({ err: error }, 'store connection error'),
+    });
   const liveness = new LivenessChecker(store, clock);
-  const { issuer } = config.credentials;
+  const { issuer: tokenIssuer } = config.credentials;
   const minter = new CredentialMinter(store, keys, liveness, clock, {
     accountId: config.accountId,
-    issuer,
+    issuer: tokenIssuer,
     reuseWindowSeconds: config.credentials.reuseWindowSeconds,
   });
   const verifier = new SessionVerifier(store, keys, liveness, clock, {
-    issuer,
+    issuer: tokenIssuer,
     maxClockSkewSeconds: config.credentials.maxClockSkewSeconds,
   });
-  const metrics = new Metrics({ processMetrics: options.processMetrics ?? true });
-  return { config, clock, logger, store, keys, liveness, minter, verifier, metrics };
+  const resolver = new RoleResolver(config.roles, config.mappings, {
+    maxValueLength: config.templates.maxValueLength,
+  });
+  const oidcIdps = config.idps.filter((idp): idp is OidcIdpConfig => idp.type === 'oidc');
+  const signIns = new Map(
+    oidcIdps
+      .filter((idp) => idp.browser && idp.clientId !== undefined)
+      .map((idp) => [
+        idp.id,
+        new OidcBrowserSignIn(idp, {
+          store,
+          clock,
+          redirectUri: `${config.server.publicUrl}/auth/oidc/${idp.id}/callback`,
+        }),
+      ]),
+  );
+  const devIdp = await createDevIdpFromConfig(config, {
+    onServerError: (error) => logger.error({ err: error }, 'development IdP error'),
+  });
+  return {
+    config,
+    clock,
+    logger,
+    store,
+    keys,
+    liveness,
+    minter,
+    verifier,
+    resolver,
+    issuer: new CredentialIssuer(resolver, minter, config.idps, logger),
+    loginSessions: new LoginSessions(store, clock, {
+      idleTimeoutMs: config.session.idleTimeoutSeconds * 1000,
+      absoluteTimeoutMs: config.session.absoluteTimeoutSeconds * 1000,
+    }),
+    workloadTokens: new WorkloadTokenVerifier(oidcIdps, { clock }),
+    signIns,
+    metrics: new Metrics({ processMetrics: options.processMetrics ?? true }),
+    ...(devIdp === undefined ? {} : { devIdp }),
+  };
 }
 
 /** A client-supplied request id is kept when it is short and plain; otherwise a new one is made. */
@@ -96,6 +159,16 @@ const contentSecurityPolicy = {
 
 export function createApp(services: Services): Express {
   const { config, logger, metrics } = services;
+  const publicUrl = config.server.publicUrl;
+  const cookies: CookieSettings = cookieSettings(publicUrl);
+  const limits = rateLimiters(services.store.rateCounters, config.rateLimits);
+  const authDeps = {
+    loginSessions: services.loginSessions,
+    workloadTokens: services.workloadTokens,
+    cookies,
+  };
+  const views = new PortalViews({ productName: 'fedproxy', devMode: config.mode === 'development' });
+
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', config.server.trustProxy);
@@ -115,6 +188,8 @@ export function createApp(services: Services): Express {
     }),
   );
   app.use(metrics.middleware());
+  // The development IdP serves its own pages with its own CSP and reads its own bodies.
+  if (services.devIdp !== undefined) mountDevIdp(app, services.devIdp);
   app.use(helmet({ contentSecurityPolicy }));
 
   app.use(healthRoutes(services));
@@ -124,6 +199,52 @@ export function createApp(services: Services): Express {
   // Bodies are bounded before parsing; a larger one is a 413, never a partial read.
   app.use(express.json({ limit: config.server.bodyLimitBytes, strict: true }));
   app.use(express.urlencoded({ limit: config.server.bodyLimitBytes, extended: false, parameterLimit: 200 }));
+
+  const sessionOrToken = authenticate(authDeps);
+  app.use(
+    portalRoutes({
+      issuer: services.issuer,
+      resolver: services.resolver,
+      idps: config.idps,
+      publicUrl,
+      views,
+      authenticate: sessionOrToken,
+      limits,
+      ...(services.devIdp === undefined
+        ? {}
+        : {
+            demoUsers: services.devIdp.users.map(({ username, password, groups }) => ({
+              username,
+              password,
+              groups,
+            })),
+          }),
+    }),
+  );
+  app.use(
+    authRoutes({
+      signIns: services.signIns,
+      loginSessions: services.loginSessions,
+      cookies,
+      publicUrl,
+      sessionTtlMs: config.session.absoluteTimeoutSeconds * 1000,
+      authenticate: sessionOrToken,
+      limits,
+      views,
+      logger,
+    }),
+  );
+  app.use(
+    credentialRoutes({
+      issuer: services.issuer,
+      resolver: services.resolver,
+      accountId: config.accountId,
+      publicUrl,
+      authenticate: sessionOrToken,
+      authenticateRawToken: authenticate(authDeps, { allowRawToken: true, allowSession: false }),
+      limits,
+    }),
+  );
 
   app.use(notFound);
   app.use(handleErrors(logger));

@@ -59,6 +59,7 @@ export async function startServer(config: LoadedConfig, options: BuildOptions = 
       await drained;
       clearInterval(sweep);
       clearTimeout(grace);
+      await services.devIdp?.close();
       await services.store.close();
     })();
     return closing;

@@ -1,7 +1,19 @@
-import type { Config } from '../config/schema.js';
+import {
+  devIdpBannerLines,
+  devIdpWorkloadCommands,
+  type DevIdentityProvider,
+} from '../auth/dev-idp/index.js';
+import type { LoadedConfig } from '../config/load.js';
 
-/** The dev-mode banner: where to go, and what dev mode means, so nobody mistakes it for production. */
-export function devBanner(config: Config, url: string): string {
+/**
+ * The dev-mode banner: where to go, who can sign in, and what dev mode means, so nobody mistakes it for
+ * production. Commands to copy are printed below the box, alone on their lines.
+ */
+export function devBanner(
+  config: LoadedConfig,
+  url: string,
+  devIdp: DevIdentityProvider | undefined,
+): string {
   const store =
     config.store.type === 'memory'
       ? 'in-memory store (this process only; everything is lost on restart)'
@@ -9,9 +21,10 @@ export function devBanner(config: Config, url: string): string {
   const lines = [
     'fedproxy is running in DEVELOPMENT MODE',
     '',
-    `  health      ${url}/healthz`,
-    `  public keys ${url}/.well-known/jwks.json`,
+    `  portal      ${config.server.publicUrl}/   (listening on ${url})`,
+    `  health      ${config.server.publicUrl}/healthz`,
     '',
+    ...(devIdp === undefined ? [] : [...devIdpBannerLines(config, devIdp), '']),
     `  store       ${store}`,
     config.keys.ephemeral
       ? '  keys        ephemeral: generated at start, credentials die with this process'
@@ -22,5 +35,10 @@ export function devBanner(config: Config, url: string): string {
   ];
   const width = Math.max(...lines.map((line) => line.length)) + 2;
   const bar = '='.repeat(width + 2);
-  return `\n${bar}\n${lines.map((line) => `| ${line.padEnd(width - 1)}|`).join('\n')}\n${bar}\n\n`;
+  const box = `${bar}\n${lines.map((line) => `| ${line.padEnd(width - 1)}|`).join('\n')}\n${bar}`;
+  const commands =
+    devIdp === undefined
+      ? ''
+      : `\nA demo workload trades its OIDC token for credentials:\n\n${devIdpWorkloadCommands(config, devIdp).join('\n')}\n`;
+  return `\n${box}\n${commands}\n`;
 }

@@ -30,7 +30,7 @@ async function serve(args: string[]): Promise<void> {
   closeOnSignals(running);
   const { logger } = running.services;
   if (config.mode === 'development') {
-    process.stdout.write(devBanner(config, running.url));
+    process.stdout.write(devBanner(config, running.url, running.services.devIdp));
     logger.warn('DEVELOPMENT MODE: dev-only settings are allowed; never expose this instance');
   }
   logger.info(

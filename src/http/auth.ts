@@ -1,0 +1,119 @@
+import { Router, type RequestHandler, type Response } from 'express';
+import { serialize } from 'cookie';
+import type { LoginSessions } from '../auth/login-session.js';
+import { STATE_TTL_MS, type OidcBrowserSignIn } from '../auth/oidc/browser.js';
+import { AppError, NotFoundError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { callerOf, readCookie, requireCsrf, type CookieSettings } from './authenticate.js';
+import type { PortalViews } from './views.js';
+
+export interface AuthRouteDeps {
+  signIns: ReadonlyMap<string, OidcBrowserSignIn>;
+  loginSessions: LoginSessions;
+  cookies: CookieSettings;
+  publicUrl: string;
+  sessionTtlMs: number;
+  authenticate: RequestHandler;
+  limits: { signIn: RequestHandler };
+  views: PortalViews;
+  logger: Logger;
+}
+
+const BINDING_COOKIE = 'fp_oidc_binding';
+
+/** Only same-site relative paths: never `//host`, `/\host` or an absolute URL (open redirect). */
+export function safeReturnTo(value: unknown): string {
+  return typeof value === 'string' && /^\/(?![/\\])[\x21-\x7e]*$/.test(value) && value.length <= 512
+    ? value
+    : '/';
+}
+
+/**
+ * OpenID Connect browser sign-in (`/auth/oidc/:idp/login`, `/auth/oidc/:idp/callback`) and
+ * `POST /logout`. A successful callback replaces any earlier login session with a new one (new id:
+ * no session fixation). A failed sign-in shows a page with the reason and is logged, never with the
+ * raw response.
+ */
+export function authRoutes(deps: AuthRouteDeps): Router {
+  const router = Router();
+  const cookieBase = { httpOnly: true, secure: deps.cookies.secure, path: '/' } as const;
+
+  const signInFor = (id: unknown): OidcBrowserSignIn => {
+    const signIn = typeof id === 'string' ? deps.signIns.get(id) : undefined;
+    if (signIn === undefined) throw new NotFoundError('No such identity provider');
+    return signIn;
+  };
+
+  const failed = (res: Response, idp: string, error: unknown): void => {
+    const appError = error instanceof AppError ? error : undefined;
+    deps.logger.info(
+      {
+        event: 'signin.failed',
+        idp,
+        code: appError?.code,
+        reason: (error as Error).message,
+        cause: appError?.cause,
+      },
+      'sign-in failed',
+    );
+    if (appError === undefined || !appError.expose) throw error;
+    res
+      .status(appError.status)
+      .type('html')
+      .send(deps.views.render('signin-failed', { message: appError.message }));
+  };
+
+  router.get('/auth/oidc/:idp/login', deps.limits.signIn, async (req, res) => {
+    const signIn = signInFor(req.params.idp);
+    const { redirectTo, binding } = await signIn.start(safeReturnTo(req.query.returnTo));
+    // SameSite=Lax: the IdP's redirect back is a top-level navigation from another site.
+    res.append(
+      'Set-Cookie',
+      serialize(BINDING_COOKIE, binding, { ...cookieBase, sameSite: 'lax', maxAge: STATE_TTL_MS / 1000 }),
+    );
+    res.set('Cache-Control', 'no-store').redirect(303, redirectTo.href);
+  });
+
+  router.get('/auth/oidc/:idp/callback', deps.limits.signIn, async (req, res) => {
+    const signIn = signInFor(req.params.idp);
+    res.set('Cache-Control', 'no-store');
+    res.append('Set-Cookie', serialize(BINDING_COOKIE, '', { ...cookieBase, sameSite: 'lax', maxAge: 0 }));
+    let result;
+    try {
+      const callbackUrl = new URL(req.originalUrl, deps.publicUrl);
+      result = await signIn.finish(callbackUrl, readCookie(req, BINDING_COOKIE));
+    } catch (error) {
+      failed(res, signIn.idp.id, error);
+      return;
+    }
+    const previous = readCookie(req, deps.cookies.sessionCookie);
+    if (previous !== undefined) await deps.loginSessions.destroy(previous);
+    const { id } = await deps.loginSessions.create(result.identity);
+    res.append(
+      'Set-Cookie',
+      serialize(deps.cookies.sessionCookie, id, {
+        ...cookieBase,
+        sameSite: 'lax',
+        maxAge: deps.sessionTtlMs / 1000,
+      }),
+    );
+    deps.logger.info(
+      { event: 'signin.succeeded', idp: signIn.idp.id, username: result.identity.username },
+      'signed in',
+    );
+    res.redirect(303, result.returnTo);
+  });
+
+  router.post('/logout', deps.authenticate, requireCsrf(deps.publicUrl), async (req, res) => {
+    const caller = callerOf(res);
+    if (caller?.kind === 'session') await deps.loginSessions.destroy(caller.sessionId);
+    res.append(
+      'Set-Cookie',
+      serialize(deps.cookies.sessionCookie, '', { ...cookieBase, sameSite: 'lax', maxAge: 0 }),
+    );
+    if (req.accepts(['html', 'json']) === 'json') res.status(204).end();
+    else res.redirect(303, '/');
+  });
+
+  return router;
+}

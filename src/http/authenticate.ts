@@ -1,0 +1,135 @@
+import type { Request, RequestHandler, Response } from 'express';
+import { parse as parseCookies } from 'cookie';
+import type { Identity } from '../auth/identity.js';
+import { csrfTokenMatches, type LoginSession, type LoginSessions } from '../auth/login-session.js';
+import type { WorkloadTokenVerifier } from '../auth/oidc/bearer.js';
+import { AccessDeniedError, AuthenticationError } from '../errors.js';
+
+/**
+ * Who is calling. Two ways in, never both at once:
+ * - a browser login session (cookie), which is ambient: state-changing requests also need the CSRF
+ *   defence (`requireCsrf`);
+ * - an IdP token in `Authorization` (workloads), which is not ambient and needs no CSRF defence.
+ */
+export type Caller =
+  | { kind: 'session'; sessionId: string; session: LoginSession; identity: Identity }
+  | { kind: 'token'; identity: Identity; expiresAt: number };
+
+export function callerOf(res: Response): Caller | undefined {
+  return res.locals.caller as Caller | undefined;
+}
+
+/** The caller, or 401. */
+export function requireCaller(res: Response): Caller {
+  const caller = callerOf(res);
+  if (caller === undefined)
+    throw new AuthenticationError('Sign in, or present an identity token as a Bearer token');
+  return caller;
+}
+
+export interface CookieSettings {
+  /** `__Host-fp_session` over HTTPS (Secure, Path=/, no Domain); `fp_session` on plain-HTTP loopback. */
+  sessionCookie: string;
+  secure: boolean;
+}
+
+export function cookieSettings(publicUrl: string): CookieSettings {
+  const secure = new URL(publicUrl).protocol === 'https:';
+  return { sessionCookie: secure ? '__Host-fp_session' : 'fp_session', secure };
+}
+
+export function readCookie(req: Request, name: string): string | undefined {
+  const header = req.headers.cookie;
+  if (header === undefined || header.length > 8192) return undefined;
+  return parseCookies(header)[name];
+}
+
+/** Reads `Authorization`: `Bearer <token>`, or (where the AWS container-credentials client sends it) the raw token. */
+function tokenFrom(req: Request, allowRaw: boolean): string | undefined {
+  const header = req.headers.authorization;
+  if (header === undefined || header === '') return undefined;
+  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (bearer) return bearer[1];
+  if (allowRaw && /^\S+$/.test(header)) return header;
+  throw new AuthenticationError('Unsupported Authorization scheme; use Bearer <token>');
+}
+
+export interface AuthenticateDeps {
+  loginSessions: LoginSessions;
+  workloadTokens: WorkloadTokenVerifier;
+  cookies: CookieSettings;
+}
+
+/**
+ * Sets `res.locals.caller` when the request carries a valid token or login session; a request that
+ * carries an invalid token fails (no silent fallback to the cookie). Routes decide whether a caller is
+ * required. `allowSession: false` for routes that mint on GET (container credentials): an ambient
+ * cookie must not be enough there.
+ */
+export function authenticate(
+  deps: AuthenticateDeps,
+  options: { allowRawToken?: boolean; allowSession?: boolean } = {},
+): RequestHandler {
+  const allowSession = options.allowSession ?? true;
+  return async (req, res, next) => {
+    try {
+      const token = tokenFrom(req, options.allowRawToken ?? false);
+      if (token !== undefined) {
+        const { identity, expiresAt } = await deps.workloadTokens.verify(token);
+        res.locals.caller = { kind: 'token', identity, expiresAt } satisfies Caller;
+      } else if (allowSession) {
+        const sessionId = readCookie(req, deps.cookies.sessionCookie);
+        const session = sessionId === undefined ? null : await deps.loginSessions.get(sessionId);
+        if (sessionId !== undefined && session !== null) {
+          res.locals.caller = {
+            kind: 'session',
+            sessionId,
+            session,
+            identity: session.identity,
+          } satisfies Caller;
+        }
+      }
+      next();
+    } catch (error) {
+      next(error);
+    }
+  };
+}
+
+/**
+ * CSRF defence for cookie-authenticated, state-changing requests: the Origin (or, without it, the
+ * Referer) must be fedproxy's own, and the session's CSRF token must come back in the `X-CSRF-Token`
+ * header or a `csrfToken` form field. Token callers pass: a bearer token is not sent by the browser
+ * on its own.
+ */
+export function requireCsrf(publicUrl: string): RequestHandler {
+  const ownOrigin = new URL(publicUrl).origin;
+  return (req, res, next) => {
+    const caller = callerOf(res);
+    if (caller?.kind !== 'session' || ['GET', 'HEAD', 'OPTIONS'].includes(req.method)) {
+      next();
+      return;
+    }
+    const origin = req.headers.origin ?? originOf(req.headers.referer);
+    if (origin !== ownOrigin) {
+      next(new AccessDeniedError('Cross-site request refused'));
+      return;
+    }
+    const body = req.body as Record<string, unknown> | undefined;
+    const presented = req.headers['x-csrf-token'] ?? body?.csrfToken;
+    if (!csrfTokenMatches(caller.session, presented)) {
+      next(new AccessDeniedError('Missing or wrong CSRF token'));
+      return;
+    }
+    next();
+  };
+}
+
+function originOf(referer: string | undefined): string | undefined {
+  if (referer === undefined) return undefined;
+  try {
+    return new URL(referer).origin;
+  } catch {
+    return undefined;
+  }
+}
