@@ -1,5 +1,6 @@
 import express, { Router, type RequestHandler, type Response } from 'express';
 import type { IdpConfig } from '../config/schema.js';
+import type { AppError } from '../errors.js';
 import type { CredentialIssuer } from '../credentials/issuer.js';
 import type { IssuedCredentials } from '../credentials/credentials.js';
 import type { RoleResolver } from '../policy/role-resolver.js';
@@ -116,6 +117,14 @@ export function portalRoutes(deps: PortalRouteDeps): Router {
 
   router.post(
     '/portal/credentials',
+    (_req, res, next) => {
+      // A person submitted a form: answer errors with a page, not JSON.
+      res.locals.renderError = (error: AppError, message: string) =>
+        res
+          .type('html')
+          .send(deps.views.render('error', { title: `Could not get credentials (${error.code})`, message }));
+      next();
+    },
     deps.limits.mintByIp,
     deps.authenticate,
     requireCsrf(deps.publicUrl),

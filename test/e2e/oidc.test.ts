@@ -288,6 +288,19 @@ describe('OpenID Connect sign-in and credential endpoints (real IdP, real server
     expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
   });
 
+  it('the portal answers a refused form with a readable page, not JSON', async () => {
+    const { jar, csrfToken } = await signedInBrowser('alice');
+    const url = new URL('/portal/credentials', base);
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { cookie: jar.header(url), origin: base, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ csrfToken, role: 'data-analyst' }),
+    });
+    expect(res.status).toBe(403);
+    expect(res.headers.get('content-type')).toContain('text/html');
+    expect(await res.text()).toContain('Could not get credentials (AccessDenied)');
+  });
+
   it('logout ends the login session', async () => {
     const { jar, csrfToken } = await signedInBrowser('alice');
     const out = await fromBrowser(jar, '/logout', {
