@@ -23,6 +23,7 @@ import { jwksRoutes } from './http/jwks.js';
 import { Metrics } from './http/metrics.js';
 import { portalRoutes } from './http/portal.js';
 import { rateLimiters } from './http/rate-limit.js';
+import { stsRoutes } from './http/sts.js';
 import { PortalViews } from './http/views.js';
 import { createLogger, logSerializers, type Logger } from './log.js';
 import { RoleResolver } from './policy/role-resolver.js';
@@ -195,6 +196,17 @@ export function createApp(services: Services): Express {
   app.use(healthRoutes(services));
   app.use(jwksRoutes(services.keys));
   app.use(metrics.routes());
+
+  // The STS Query API parses its own bodies (it keeps the raw bytes for SigV4 payload hashes).
+  app.use(
+    stsRoutes({
+      accountId: config.accountId,
+      issuer: services.issuer,
+      workloadTokens: services.workloadTokens,
+      bodyLimitBytes: config.server.bodyLimitBytes,
+      limits,
+    }),
+  );
 
   // Bodies are bounded before parsing; a larger one is a 413, never a partial read.
   app.use(express.json({ limit: config.server.bodyLimitBytes, strict: true }));

@@ -103,3 +103,19 @@ export class InvalidIdentityTokenError extends AppError {
     this.reason = reason;
   }
 }
+
+/**
+ * A session policy that is not valid IAM JSON, or too large. It is a ValidationError (what the JSON API
+ * answers); the STS Query API answers AWS's wire code for it instead (`stsCode`).
+ */
+export class SessionPolicyError extends ValidationError {
+  readonly stsCode: 'MalformedPolicyDocument' | 'PackedPolicyTooLarge';
+  constructor(
+    message: string,
+    stsCode: 'MalformedPolicyDocument' | 'PackedPolicyTooLarge',
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.stsCode = stsCode;
+  }
+}

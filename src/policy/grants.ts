@@ -1,6 +1,6 @@
 import type { Identity } from '../auth/identity.js';
 import type { RoleConfig } from '../config/schema.js';
-import { ValidationError } from '../errors.js';
+import { SessionPolicyError, ValidationError } from '../errors.js';
 import { policyDocumentSchema, type PolicyDocument } from './document.js';
 import { policyProblem, renderPolicyTemplate } from './templates.js';
 import type { Grant, RoleChoice } from './types.js';
@@ -71,21 +71,26 @@ export function validateSessionPolicy(requested: unknown): PolicyDocument | unde
     } catch {
       serialized = undefined;
     }
-    if (typeof serialized !== 'string') throw new ValidationError('the session policy is not a JSON object');
+    if (typeof serialized !== 'string')
+      throw new SessionPolicyError('the session policy is not a JSON object', 'MalformedPolicyDocument');
     text = serialized;
   } else {
-    throw new ValidationError('the session policy must be a JSON object or its text');
+    throw new SessionPolicyError(
+      'the session policy must be a JSON object or its text',
+      'MalformedPolicyDocument',
+    );
   }
   // Measured before parsing, so an oversized policy costs no parse.
   if (text.length > MAX_SESSION_POLICY_LENGTH)
-    throw new ValidationError(
+    throw new SessionPolicyError(
       `the session policy is longer than ${MAX_SESSION_POLICY_LENGTH} characters (${text.length})`,
+      'PackedPolicyTooLarge',
     );
   if (typeof requested === 'string') {
     try {
       document = JSON.parse(text);
     } catch {
-      throw new ValidationError('the session policy is not valid JSON');
+      throw new SessionPolicyError('the session policy is not valid JSON', 'MalformedPolicyDocument');
     }
   } else {
     document = requested;
@@ -93,11 +98,10 @@ export function validateSessionPolicy(requested: unknown): PolicyDocument | unde
   const parsed = policyDocumentSchema.safeParse(document);
   if (!parsed.success) {
     const { path, message } = policyProblem(parsed.error);
-    throw new ValidationError(
+    throw new SessionPolicyError(
       `the session policy is malformed${path === '' ? '' : ` at ${path}`}: ${message}`,
-      {
-        cause: parsed.error,
-      },
+      'MalformedPolicyDocument',
+      { cause: parsed.error },
     );
   }
   return parsed.data;
