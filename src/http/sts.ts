@@ -66,11 +66,12 @@ export function requireParam(params: StsParams, name: string): string {
 
 /** The role name of `arn:aws:iam::<account>:role/<name>`; another account is AccessDenied. */
 export function roleNameFromArn(roleArn: string, accountId: string): string {
-  const match = ROLE_ARN.exec(roleArn);
-  if (match === null) throw new ValidationError(`${roleArn.slice(0, 100)} is invalid`);
-  if (match[1] !== accountId)
+  const [, account, role] = ROLE_ARN.exec(roleArn) ?? [];
+  if (account === undefined || role === undefined)
+    throw new ValidationError(`${roleArn.slice(0, 100)} is invalid`);
+  if (account !== accountId)
     throw new AccessDeniedError('Not authorized to assume a role of another account');
-  return match[2]!;
+  return role;
 }
 
 /** `DurationSeconds` as sent: digits become a number; anything else is passed on and refused by validation. */
