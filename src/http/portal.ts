@@ -35,7 +35,12 @@ function durationChoices(
   if (!candidates.includes(max)) candidates.push(max);
   return candidates.map((seconds) => ({
     seconds,
-    label: seconds < 3600 ? `${seconds / 60} minutes` : `${+(seconds / 3600).toFixed(2)} hours`,
+    label:
+      seconds < 3600
+        ? `${seconds / 60} minutes`
+        : seconds === 3600
+          ? '1 hour'
+          : `${+(seconds / 3600).toFixed(2)} hours`,
     selected: seconds === Math.min(preferred, max),
   }));
 }
