@@ -1,4 +1,4 @@
-/** The policy module's public surface: templates, mappings and grants. */
+/** The policy module's public surface: templates, mappings, grants and evaluation. */
 export { policyDocumentSchema, statementSchema } from './document.js';
 export type { Grant, GrantReason, PolicyDocument, PolicyStatement, RoleChoice } from './types.js';
 export {
@@ -17,3 +17,16 @@ export {
   validateSessionPolicy,
   type GrantRequest,
 } from './grants.js';
+export {
+  evaluatePolicies,
+  evaluateSession,
+  validatePolicyForEvaluation,
+  type AuthorizationRequest,
+  type ContextScalar,
+  type ContextValue,
+  type DecidingStatement,
+  type Decision,
+  type PolicyProblem,
+  type PolicySet,
+  type RequestContext,
+} from './evaluate.js';
