@@ -6,6 +6,8 @@ import { createDevIdpFromConfig, mountDevIdp, type DevIdentityProvider } from '.
 import { LoginSessions } from './auth/login-session.js';
 import { WorkloadTokenVerifier } from './auth/oidc/bearer.js';
 import { OidcBrowserSignIn } from './auth/oidc/browser.js';
+import { createSamlServiceProviders, type SamlServiceProvider } from './auth/saml/service-provider.js';
+import { ServiceAccounts } from './auth/service-accounts.js';
 import { systemClock, type Clock } from './clock.js';
 import type { LoadedConfig } from './config/load.js';
 import type { OidcIdpConfig } from './config/schema.js';
@@ -13,8 +15,12 @@ import { CredentialIssuer } from './credentials/issuer.js';
 import { loadKeyRing, type KeyRing } from './credentials/keys.js';
 import { LivenessChecker } from './credentials/liveness.js';
 import { CredentialMinter } from './credentials/mint.js';
+import { RequestAuthorizer } from './credentials/authorize.js';
+import { SigV4Verifier } from './credentials/sigv4.js';
 import { SessionVerifier } from './credentials/verify.js';
 import { authRoutes } from './http/auth.js';
+import { samlRoutes } from './http/saml.js';
+import { authorizeRoutes } from './http/authorize.js';
 import { authenticate, cookieSettings, type CookieSettings } from './http/authenticate.js';
 import { credentialRoutes } from './http/credentials.js';
 import { handleErrors, notFound } from './http/errors.js';
@@ -23,6 +29,8 @@ import { jwksRoutes } from './http/jwks.js';
 import { Metrics } from './http/metrics.js';
 import { portalRoutes } from './http/portal.js';
 import { rateLimiters } from './http/rate-limit.js';
+import { assumeRoleWithSaml } from './http/sts-saml.js';
+import { getCallerIdentity, getFederationToken } from './http/sts-signed.js';
 import { stsRoutes } from './http/sts.js';
 import { PortalViews } from './http/views.js';
 import { createLogger, logSerializers, type Logger } from './log.js';
@@ -43,12 +51,17 @@ export interface Services {
   liveness: LivenessChecker;
   minter: CredentialMinter;
   verifier: SessionVerifier;
+  sigv4: SigV4Verifier;
+  authorizer: RequestAuthorizer;
+  serviceAccounts: ServiceAccounts;
   resolver: RoleResolver;
   issuer: CredentialIssuer;
   loginSessions: LoginSessions;
   workloadTokens: WorkloadTokenVerifier;
   /** Browser sign-in per OIDC IdP id (IdPs with `browser: true` and a client id). */
   signIns: Map<string, OidcBrowserSignIn>;
+  /** SAML service providers per SAML IdP id. */
+  samlProviders: Map<string, SamlServiceProvider>;
   metrics: Metrics;
   /** The embedded development IdP, when `devIdp.enabled`. */
   devIdp?: DevIdentityProvider;
@@ -92,6 +105,7 @@ export async function buildServices(config: LoadedConfig, options: BuildOptions 
     issuer: tokenIssuer,
     maxClockSkewSeconds: config.credentials.maxClockSkewSeconds,
   });
+  const sigv4 = new SigV4Verifier(verifier, clock);
   const resolver = new RoleResolver(config.roles, config.mappings, {
     maxValueLength: config.templates.maxValueLength,
   });
@@ -120,6 +134,9 @@ export async function buildServices(config: LoadedConfig, options: BuildOptions 
     liveness,
     minter,
     verifier,
+    sigv4,
+    authorizer: new RequestAuthorizer(verifier, sigv4, clock, config.accountId),
+    serviceAccounts: new ServiceAccounts(config.serviceAccounts),
     resolver,
     issuer: new CredentialIssuer(resolver, minter, config.idps, logger),
     loginSessions: new LoginSessions(store, clock, {
@@ -128,6 +145,12 @@ export async function buildServices(config: LoadedConfig, options: BuildOptions 
     }),
     workloadTokens: new WorkloadTokenVerifier(oidcIdps, { clock }),
     signIns,
+    samlProviders: await createSamlServiceProviders(config.idps, {
+      store,
+      clock,
+      logger,
+      publicUrl: config.server.publicUrl,
+    }),
     metrics: new Metrics({ processMetrics: options.processMetrics ?? true }),
     ...(devIdp === undefined ? {} : { devIdp }),
   };
@@ -205,6 +228,35 @@ export function createApp(services: Services): Express {
       workloadTokens: services.workloadTokens,
       bodyLimitBytes: config.server.bodyLimitBytes,
       limits,
+      actions: {
+        AssumeRoleWithSAML: assumeRoleWithSaml({
+          issuer: services.issuer,
+          limits,
+          accountId: config.accountId,
+          samlProviders: services.samlProviders,
+        }),
+        GetCallerIdentity: getCallerIdentity({ sigv4: services.sigv4, accountId: config.accountId }),
+        GetFederationToken: getFederationToken({
+          sigv4: services.sigv4,
+          serviceAccounts: services.serviceAccounts,
+          issuer: services.issuer,
+          clock: services.clock,
+          limits,
+        }),
+      },
+    }),
+  );
+
+  // The SAML ACS parses its own (larger) form bodies, so an oversized post gets the failure page.
+  app.use(
+    samlRoutes({
+      serviceProviders: services.samlProviders,
+      loginSessions: services.loginSessions,
+      cookies,
+      sessionTtlMs: config.session.absoluteTimeoutSeconds * 1000,
+      limits,
+      views,
+      logger,
     }),
   );
 
@@ -257,6 +309,8 @@ export function createApp(services: Services): Express {
       limits,
     }),
   );
+
+  app.use(authorizeRoutes({ authorizer: services.authorizer, verifiers: config.verifiers, logger }));
 
   app.use(notFound);
   app.use(handleErrors(logger));

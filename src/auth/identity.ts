@@ -9,7 +9,8 @@ import { createHash } from 'node:crypto';
 export interface Identity {
   /** The configured IdP id (`idps[].id`). */
   idp: string;
-  protocol: 'oidc' | 'saml';
+  /** `federation`: a federated user of a service account (STS GetFederationToken). */
+  protocol: 'oidc' | 'saml' | 'federation';
   /** The IdP's issuer / entity ID, exactly as validated. */
   issuer: string;
   /** The IdP's stable subject identifier (`sub`, NameID or the configured attribute). */

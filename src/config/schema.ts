@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { policyDocumentSchema } from '../policy/document.js';
+import { validatePolicyForEvaluation } from '../policy/evaluate.js';
 import { checkPolicyTemplate, PolicyTemplateError } from '../policy/templates.js';
 import { DEV_IDP_ID } from './dev-idp.js';
 
@@ -168,31 +169,129 @@ const oidcIdpSchema = z.strictObject({
     .describe('Never issue credentials that outlive the IdP token they were minted from.'),
 });
 
-const samlIdpSchema = z.strictObject({
-  id: idpId.describe('Appears in /auth/saml/<id>/...'),
-  type: z.literal('saml'),
-  displayName: z.string().optional().describe('Shown on the sign-in page.'),
-  metadata: z.string().optional().describe('IdP metadata XML: a file path or an https URL.'),
-  entityId: z.string().optional().describe('IdP entity id, when no metadata is given.'),
-  entryPoint: z.url().optional().describe('IdP SSO URL, when no metadata is given.'),
-  certificates: z
-    .array(z.string())
-    .default([])
-    .describe('IdP signing certificates (PEM or files), for rollover.'),
-  allowIdpInitiated: z.boolean().default(false).describe('Accept unsolicited (IdP-initiated) responses.'),
-  attributes: z
-    .strictObject({
-      subject: z.string().optional().describe('Attribute holding the subject; the NameID when absent.'),
-      username: z.string().optional().describe('Attribute holding the username; the NameID when absent.'),
-      email: z.string().optional().describe('Attribute holding the e-mail address.'),
-      groups: z.string().optional().describe('Attribute holding the groups (multi-valued).'),
-    })
-    .prefault({}),
-  bindCredentialsToToken: z
-    .boolean()
-    .default(false)
-    .describe('Never issue credentials that outlive the assertion (SessionNotOnOrAfter).'),
+/** A PEM text (`-----BEGIN ...`) or the path of a file holding it; read when the server starts. */
+const pemOrFile = z.string().min(1);
+
+const samlKeyPair = z.strictObject({
+  key: pemOrFile.describe('PEM private key, or a file holding it.'),
+  certificate: pemOrFile.describe('PEM certificate of that key, or a file holding it.'),
 });
+
+const samlIdpSchema = z
+  .strictObject({
+    id: idpId.describe('Appears in /auth/saml/<id>/...'),
+    type: z.literal('saml'),
+    displayName: z.string().optional().describe('Shown on the sign-in page.'),
+    metadata: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'IdP metadata XML: a file path (read at start) or an https URL (fetched when first needed; http only on loopback).',
+      ),
+    metadataMaxAgeSeconds: z
+      .int()
+      .min(60)
+      .max(7 * 86_400)
+      .default(86_400)
+      .describe('Metadata from a URL is fetched again after this long (signing-certificate rollover).'),
+    entityId: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'IdP entity ID, the Issuer of its responses. Required without metadata; with metadata it must match (and picks the entity from an aggregate).',
+      ),
+    entryPoint: z
+      .url({ protocol: /^https?$/ })
+      .optional()
+      .describe('IdP single sign-on URL (HTTP-Redirect binding); required without metadata, overrides it.'),
+    certificates: z
+      .array(pemOrFile)
+      .default([])
+      .describe(
+        'IdP signing certificates (PEM or files), several during rollover. Required without metadata; when set, only these are trusted, whatever the metadata lists.',
+      ),
+    spEntityId: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "fedproxy's entity ID towards this IdP (the Audience its assertions must name); defaults to <publicUrl>/auth/saml/<id>/metadata.",
+      ),
+    allowIdpInitiated: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Accept unsolicited (IdP-initiated) responses at the ACS; open to login CSRF, off by default.',
+      ),
+    wantAuthnResponseSigned: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Also require a signature on the Response itself. Assertions must always be signed, and fedproxy reads every value it trusts from the signed assertion.',
+      ),
+    clockSkewSeconds: z
+      .int()
+      .min(0)
+      .max(300)
+      .default(30)
+      .describe('Leeway when checking NotBefore / NotOnOrAfter against the IdP clock.'),
+    maxResponseBytes: z
+      .int()
+      .min(8 * 1024)
+      .max(1024 * 1024)
+      .default(256 * 1024)
+      .describe('Largest posted SAMLResponse (base64); larger ones get 413 before any parsing.'),
+    nameIdFormat: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'NameID format asked for in the AuthnRequest (e.g. urn:oasis:names:tc:SAML:2.0:nameid-format:persistent); the IdP chooses when absent.',
+      ),
+    signing: samlKeyPair
+      .optional()
+      .describe(
+        'SP key pair that signs AuthnRequests (RSA-SHA256); the certificate is published in the SP metadata.',
+      ),
+    decryption: samlKeyPair
+      .optional()
+      .describe(
+        'SP key pair for encrypted assertions; the certificate is published in the SP metadata for the IdP to encrypt to.',
+      ),
+    attributes: z
+      .strictObject({
+        subject: z.string().optional().describe('Attribute holding the subject; the NameID when absent.'),
+        username: z.string().optional().describe('Attribute holding the username; the NameID when absent.'),
+        email: z.string().optional().describe('Attribute holding the e-mail address.'),
+        groups: z
+          .string()
+          .optional()
+          .describe('Attribute holding the groups (multi-valued; one value is one group).'),
+      })
+      .prefault({}),
+    bindCredentialsToToken: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Never issue credentials that outlive the assertion (SessionNotOnOrAfter, else the assertion's NotOnOrAfter).",
+      ),
+  })
+  .superRefine((idp, ctx) => {
+    if (idp.metadata !== undefined) return;
+    // Without metadata the three facts it would supply must all be written down.
+    if (idp.entityId === undefined)
+      ctx.addIssue({ code: 'custom', path: ['entityId'], message: 'required when no metadata is given' });
+    if (idp.entryPoint === undefined)
+      ctx.addIssue({ code: 'custom', path: ['entryPoint'], message: 'required when no metadata is given' });
+    if (idp.certificates.length === 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['certificates'],
+        message: 'at least one signing certificate is required when no metadata is given',
+      });
+  });
 
 export const idpSchema = z.discriminatedUnion('type', [oidcIdpSchema, samlIdpSchema]);
 
@@ -222,6 +321,8 @@ export const roleSchema = z
           if (!(error instanceof PolicyTemplateError)) throw error;
           ctx.addIssue({ code: 'custom', message: error.message });
         }
+        for (const problem of validatePolicyForEvaluation(policy))
+          ctx.addIssue({ code: 'custom', message: `${problem.path}: ${problem.message}` });
       })
       .describe('IAM policy template; ${fed:...} variables are filled in per user.'),
     maxSessionDuration: z
@@ -256,6 +357,36 @@ export const mappingSchema = z
   .refine((m) => (m.group === undefined) !== (m.groupPattern === undefined), {
     message: 'a mapping needs exactly one of group or groupPattern',
   });
+
+export const serviceAccountSchema = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[\w+=,.@-]{1,48}$/, 'letters, digits and +=,.@_- only, at most 48 characters')
+    .describe('Shown in audit records and in the role of the sessions it creates (federation:<name>).'),
+  accessKeyId: z
+    .string()
+    .regex(/^AKIA[A-Z2-7]{16}$/, 'AKIA followed by 16 base32 characters')
+    .describe('The long-term access key id (`fedproxy service-accounts generate` makes one).'),
+  secretAccessKey: z
+    .string()
+    .min(40)
+    .max(128)
+    .describe('Its secret; write ${env:NAME} here, never the literal.'),
+  policy: policyDocumentSchema
+    .superRefine((policy, ctx) => {
+      for (const problem of validatePolicyForEvaluation(policy))
+        ctx.addIssue({ code: 'custom', message: `${problem.path}: ${problem.message}` });
+    })
+    .describe(
+      'The most its federated users may do: their permissions are this policy intersected with the one they pass.',
+    ),
+  maxSessionDuration: z
+    .int()
+    .min(900)
+    .max(43_200)
+    .default(43_200)
+    .describe('Longest GetFederationToken lifetime, seconds.'),
+});
 
 const adminSchema = z
   .strictObject({
@@ -358,6 +489,21 @@ export const configSchema = z
     roles: z.array(roleSchema).default([]),
     mappings: z.array(mappingSchema).default([]),
     admin: adminSchema,
+    verifiers: z
+      .array(
+        z.strictObject({
+          name: z.string().min(1).describe('The resource service, for logs and audit.'),
+          sha256: z.string().regex(/^[0-9a-f]{64}$/, 'hex SHA-256 of the token'),
+        }),
+      )
+      .default([])
+      .describe(
+        'Resource services allowed to call POST /v1/authorize: Bearer tokens, stored as their hex SHA-256.',
+      ),
+    serviceAccounts: z
+      .array(serviceAccountSchema)
+      .default([])
+      .describe('Long-term keys allowed to call STS GetFederationToken, each with its own policy.'),
     session: sessionSchema,
     rateLimits: rateLimitsSchema,
     revocation: revocationSchema,
@@ -365,6 +511,24 @@ export const configSchema = z
     log: logSchema,
   })
   .superRefine((config, ctx) => {
+    const accountNames = new Set<string>();
+    const accountKeys = new Set<string>();
+    config.serviceAccounts.forEach((account, i) => {
+      if (accountNames.has(account.name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['serviceAccounts', i, 'name'],
+          message: 'duplicate service account name',
+        });
+      if (accountKeys.has(account.accessKeyId))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['serviceAccounts', i, 'accessKeyId'],
+          message: 'duplicate access key id',
+        });
+      accountNames.add(account.name);
+      accountKeys.add(account.accessKeyId);
+    });
     const idps = new Set<string>();
     config.idps.forEach((idp, i) => {
       if (idps.has(idp.id))
@@ -410,3 +574,4 @@ export type OidcIdpConfig = Extract<IdpConfig, { type: 'oidc' }>;
 export type SamlIdpConfig = Extract<IdpConfig, { type: 'saml' }>;
 export type RoleConfig = z.output<typeof roleSchema>;
 export type MappingConfig = z.output<typeof mappingSchema>;
+export type ServiceAccountConfig = z.output<typeof serviceAccountSchema>;

@@ -4,6 +4,7 @@ import type { IdpConfig } from '../config/schema.js';
 import { AccessDeniedError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { GrantRequest } from '../policy/grants.js';
+import type { Grant } from '../policy/types.js';
 import type { RoleResolver } from '../policy/role-resolver.js';
 import type { IssuedCredentials } from './credentials.js';
 import type { CredentialMinter } from './mint.js';
@@ -44,6 +45,11 @@ export class CredentialIssuer {
       }
       throw error;
     }
+    return this.mintGrant(identity, grant);
+  }
+
+  /** Mints for a grant built elsewhere (GetFederationToken), with the same binding and logging. */
+  async mintGrant(identity: Identity, grant: Grant): Promise<IssuedCredentials> {
     const bound = this.#idps.get(identity.idp)?.bindCredentialsToToken === true;
     const credentials = await this.minter.mintCredentials(
       identity,

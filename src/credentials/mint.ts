@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { principalId, type Identity } from '../auth/identity.js';
+import { FEDERATION_IDP } from '../auth/service-accounts.js';
 import type { Clock } from '../clock.js';
 import { AccessDeniedError, ValidationError } from '../errors.js';
 import type { Grant } from '../policy/types.js';
@@ -31,6 +32,30 @@ export interface MintOptions {
 
 export function roleArn(accountId: string, role: string): string {
   return `arn:aws:iam::${accountId}:role/${role}`;
+}
+
+/**
+ * Who a session acts as, in AWS's terms (what GetCallerIdentity answers): an assumed role
+ * (`arn:aws:sts::<account>:assumed-role/<role>/<session>`, user id `AROA…:<session>`), or for
+ * GetFederationToken sessions a federated user (`arn:aws:sts::<account>:federated-user/<name>`, user id
+ * `<account>:<name>`).
+ */
+export function sessionPrincipal(
+  accountId: string,
+  record: Pick<SessionRecord, 'idp' | 'role' | 'sessionName'>,
+): { arn: string; userId: string; roleArn: string } {
+  if (record.idp === FEDERATION_IDP) {
+    return {
+      arn: `arn:aws:sts::${accountId}:federated-user/${record.sessionName}`,
+      userId: `${accountId}:${record.sessionName}`,
+      roleArn: `arn:aws:iam::${accountId}:user/${record.role.replace(/^federation:/, '')}`,
+    };
+  }
+  return {
+    arn: `arn:aws:sts::${accountId}:assumed-role/${record.role}/${record.sessionName}`,
+    userId: `${roleIdFor(accountId, record.role)}:${record.sessionName}`,
+    roleArn: roleArn(accountId, record.role),
+  };
 }
 
 /** Hash of the effective permissions; carried in the token as `ph` and part of the reuse key. */
@@ -181,17 +206,15 @@ export class CredentialMinter {
       keySet.signingKey,
     );
     const { accountId } = this.settings;
+    const principal = sessionPrincipal(accountId, record);
     return {
       accessKeyId: record.akid,
       secretAccessKey: deriveSecretAccessKey(keySet.derivationKey, record.akid),
       sessionToken,
       expiration: new Date(record.expiresAt),
       sessionId: record.sid,
-      roleArn: roleArn(accountId, record.role),
-      assumedRoleUser: {
-        arn: `arn:aws:sts::${accountId}:assumed-role/${record.role}/${record.sessionName}`,
-        assumedRoleId: `${roleIdFor(accountId, record.role)}:${record.sessionName}`,
-      },
+      roleArn: principal.roleArn,
+      assumedRoleUser: { arn: principal.arn, assumedRoleId: principal.userId },
       reused,
     };
   }

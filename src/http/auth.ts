@@ -1,5 +1,6 @@
-import { Router, type RequestHandler, type Response } from 'express';
+import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { serialize } from 'cookie';
+import type { Identity } from '../auth/identity.js';
 import type { LoginSessions } from '../auth/login-session.js';
 import { STATE_TTL_MS, type OidcBrowserSignIn } from '../auth/oidc/browser.js';
 import { AppError, NotFoundError } from '../errors.js';
@@ -29,6 +30,64 @@ export function safeReturnTo(value: unknown): string {
 }
 
 /**
+ * Ends this browser's earlier login session (if its cookie came along) and starts a new one for a freshly
+ * signed-in identity: a new id, so an id planted before sign-in is never promoted (no session fixation).
+ * The cookie is HttpOnly and SameSite=Lax: sent on top-level navigations back from an IdP, never on
+ * cross-site subrequests or posts. Shared by every browser sign-in (OIDC callback, SAML ACS).
+ */
+export async function beginLoginSession(
+  deps: Pick<AuthRouteDeps, 'loginSessions' | 'cookies' | 'sessionTtlMs'>,
+  req: Request,
+  res: Response,
+  identity: Identity,
+): Promise<void> {
+  const previous = readCookie(req, deps.cookies.sessionCookie);
+  if (previous !== undefined) await deps.loginSessions.destroy(previous);
+  const { id } = await deps.loginSessions.create(identity);
+  res.append(
+    'Set-Cookie',
+    serialize(deps.cookies.sessionCookie, id, {
+      httpOnly: true,
+      secure: deps.cookies.secure,
+      path: '/',
+      sameSite: 'lax',
+      maxAge: deps.sessionTtlMs / 1000,
+    }),
+  );
+}
+
+/**
+ * A failed browser sign-in: logged with its reason (`reason`/`check` when the error carries them, never
+ * the IdP's raw response), answered with the failure page and the error's status. Errors that are not
+ * the client's (status >= 500) are rethrown for the error handler.
+ */
+export function renderSignInFailure(
+  deps: Pick<AuthRouteDeps, 'views' | 'logger'>,
+  res: Response,
+  idp: string,
+  error: unknown,
+): void {
+  const appError = error instanceof AppError ? error : undefined;
+  const details = error as { reason?: unknown; check?: unknown };
+  deps.logger.info(
+    {
+      event: 'signin.failed',
+      idp,
+      code: appError?.code,
+      ...(typeof details.check === 'string' ? { check: details.check } : {}),
+      reason: typeof details.reason === 'string' ? details.reason : (error as Error).message,
+      cause: appError?.cause,
+    },
+    'sign-in failed',
+  );
+  if (appError === undefined || !appError.expose) throw error;
+  res
+    .status(appError.status)
+    .type('html')
+    .send(deps.views.render('signin-failed', { message: appError.message }));
+}
+
+/**
  * OpenID Connect browser sign-in (`/auth/oidc/:idp/login`, `/auth/oidc/:idp/callback`) and
  * `POST /logout`. A successful callback replaces any earlier login session with a new one (new id:
  * no session fixation). A failed sign-in shows a page with the reason and is logged, never with the
@@ -42,25 +101,6 @@ export function authRoutes(deps: AuthRouteDeps): Router {
     const signIn = typeof id === 'string' ? deps.signIns.get(id) : undefined;
     if (signIn === undefined) throw new NotFoundError('No such identity provider');
     return signIn;
-  };
-
-  const failed = (res: Response, idp: string, error: unknown): void => {
-    const appError = error instanceof AppError ? error : undefined;
-    deps.logger.info(
-      {
-        event: 'signin.failed',
-        idp,
-        code: appError?.code,
-        reason: (error as Error).message,
-        cause: appError?.cause,
-      },
-      'sign-in failed',
-    );
-    if (appError === undefined || !appError.expose) throw error;
-    res
-      .status(appError.status)
-      .type('html')
-      .send(deps.views.render('signin-failed', { message: appError.message }));
   };
 
   router.get('/auth/oidc/:idp/login', deps.limits.signIn, async (req, res) => {
@@ -83,20 +123,10 @@ export function authRoutes(deps: AuthRouteDeps): Router {
       const callbackUrl = new URL(req.originalUrl, deps.publicUrl);
       result = await signIn.finish(callbackUrl, readCookie(req, BINDING_COOKIE));
     } catch (error) {
-      failed(res, signIn.idp.id, error);
+      renderSignInFailure(deps, res, signIn.idp.id, error);
       return;
     }
-    const previous = readCookie(req, deps.cookies.sessionCookie);
-    if (previous !== undefined) await deps.loginSessions.destroy(previous);
-    const { id } = await deps.loginSessions.create(result.identity);
-    res.append(
-      'Set-Cookie',
-      serialize(deps.cookies.sessionCookie, id, {
-        ...cookieBase,
-        sameSite: 'lax',
-        maxAge: deps.sessionTtlMs / 1000,
-      }),
-    );
+    await beginLoginSession(deps, req, res, result.identity);
     deps.logger.info(
       { event: 'signin.succeeded', idp: signIn.idp.id, username: result.identity.username },
       'signed in',

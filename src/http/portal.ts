@@ -78,7 +78,7 @@ function credentialsPage(credentials: IssuedCredentials, role: string, publicUrl
 export function portalRoutes(deps: PortalRouteDeps): Router {
   const router = Router();
   const providers = deps.idps
-    .filter((idp) => idp.type === 'oidc' && idp.browser)
+    .filter((idp) => idp.type === 'saml' || idp.browser)
     .map((idp) => ({
       name: idp.displayName ?? idp.id,
       loginUrl: `/auth/${idp.type}/${idp.id}/login`,

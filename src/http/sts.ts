@@ -102,27 +102,38 @@ export function assumedRoleXml(credentials: IssuedCredentials): Record<string, X
   };
 }
 
-/** Runs a middleware inline (per-principal rate limit once the caller is known). */
-function runMiddleware(handler: RequestHandler, req: Request, res: Response): Promise<void> {
+/** Counts the request against the per-principal rate limit, once the caller is known. */
+export function limitByPrincipal(
+  limiter: RequestHandler,
+  identity: Identity,
+  req: Request,
+  res: Response,
+): Promise<void> {
+  res.locals.caller = { kind: 'token', identity, expiresAt: identity.expiresAt ?? 0 } satisfies Caller;
   return new Promise((resolve, reject) => {
-    void handler(req, res, (error?: unknown) => (error === undefined ? resolve() : reject(error)));
+    void limiter(req, res, (error?: unknown) => (error === undefined ? resolve() : reject(error)));
   });
 }
 
+/**
+ * Mints for an AssumeRole* action: RoleArn, DurationSeconds and Policy from the parameters, and the
+ * session name given (RoleSessionName, or for AssumeRoleWithSAML the assertion's attribute; undefined
+ * derives it from the username).
+ */
 export async function issueFor(
   deps: Pick<StsRouteDeps, 'issuer' | 'limits' | 'accountId'>,
   identity: Identity,
   params: StsParams,
   req: Request,
   res: Response,
+  sessionName: string | undefined,
 ): Promise<IssuedCredentials> {
-  res.locals.caller = { kind: 'token', identity, expiresAt: identity.expiresAt ?? 0 } satisfies Caller;
-  await runMiddleware(deps.limits.mintByPrincipal, req, res);
+  await limitByPrincipal(deps.limits.mintByPrincipal, identity, req, res);
   const roleName = roleNameFromArn(requireParam(params, 'RoleArn'), deps.accountId);
   const policy = params.Policy === undefined ? undefined : requireParam(params, 'Policy');
   return deps.issuer.issue(identity, roleName, {
     durationSeconds: durationParam(params),
-    sessionName: requireParam(params, 'RoleSessionName'),
+    ...(sessionName === undefined ? {} : { sessionName }),
     ...(policy === undefined ? {} : { sessionPolicy: policy }),
   });
 }
@@ -135,7 +146,14 @@ export function stsRoutes(deps: StsRouteDeps): Router {
       refuseUnsupported(params);
       const token = requireParam(params, 'WebIdentityToken');
       const { identity, idp } = await deps.workloadTokens.verify(token);
-      const credentials = await issueFor(deps, identity, params, req, res);
+      const credentials = await issueFor(
+        deps,
+        identity,
+        params,
+        req,
+        res,
+        requireParam(params, 'RoleSessionName'),
+      );
       return {
         SubjectFromWebIdentityToken: identity.subject,
         Audience: idp.audiences[0],

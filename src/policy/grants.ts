@@ -2,6 +2,7 @@ import type { Identity } from '../auth/identity.js';
 import type { RoleConfig } from '../config/schema.js';
 import { SessionPolicyError, ValidationError } from '../errors.js';
 import { policyDocumentSchema, type PolicyDocument } from './document.js';
+import { validatePolicyForEvaluation } from './evaluate.js';
 import { policyProblem, renderPolicyTemplate } from './templates.js';
 import type { Grant, RoleChoice } from './types.js';
 
@@ -102,6 +103,15 @@ export function validateSessionPolicy(requested: unknown): PolicyDocument | unde
       `the session policy is malformed${path === '' ? '' : ` at ${path}`}: ${message}`,
       'MalformedPolicyDocument',
       { cause: parsed.error },
+    );
+  }
+  // A policy the evaluator could not apply (unknown operator, bad CIDR or date) would silently deny
+  // everything later: refuse it now, with where the problem is.
+  const [problem] = validatePolicyForEvaluation(parsed.data);
+  if (problem !== undefined) {
+    throw new SessionPolicyError(
+      `the session policy is malformed at ${problem.path}: ${problem.message}`,
+      'MalformedPolicyDocument',
     );
   }
   return parsed.data;

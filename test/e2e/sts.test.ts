@@ -2,13 +2,30 @@
  * The STS Query API against the real AWS SDK v3 STS client, with a real OpenID provider issuing the
  * workload's web identity token.
  */
-import { AssumeRoleWithWebIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import {
+  AssumeRoleWithWebIdentityCommand,
+  GetCallerIdentityCommand,
+  GetFederationTokenCommand,
+  STSClient,
+} from '@aws-sdk/client-sts';
+import { randomBytes } from 'node:crypto';
+import { randomBase32 } from '../../src/credentials/encoding.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../src/main.js';
 import { testConfig } from '../support/app.js';
 import { startTestIdp, type TestIdp } from '../support/oidc-idp.js';
 
 const ACCOUNT = '123456789012';
+const SERVICE_ACCOUNT = {
+  name: 'broker',
+  accessKeyId: `AKIA${randomBase32(16)}`,
+  secretAccessKey: randomBytes(30).toString('base64'),
+  maxSessionDuration: 3600,
+  policy: {
+    Version: '2012-10-17' as const,
+    Statement: [{ Effect: 'Allow' as const, Action: 'reports:Get*', Resource: 'arn:aws:reports:::team/*' }],
+  },
+};
 
 describe('STS Query API (real AWS SDK client)', () => {
   let idp: TestIdp;
@@ -32,6 +49,7 @@ describe('STS Query API (real AWS SDK client)', () => {
           { name: 'admin', policy: { Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] } },
         ],
         mappings: [{ group: 'ci-deployers', roles: ['ci-deployer'] }],
+        serviceAccounts: [SERVICE_ACCOUNT],
       }),
       { processMetrics: false },
     );
@@ -128,5 +146,121 @@ describe('STS Query API (real AWS SDK client)', () => {
 
     const injected = await post({ Action: 'Assume<Role>&"', Version: '2011-06-15' });
     expect(await injected.text()).toContain('Assume&lt;Role&gt;&amp;&quot;');
+  });
+
+  /** An STS client signing with the given credentials. */
+  const signedClient = (credentials: {
+    accessKeyId: string;
+    secretAccessKey: string;
+    sessionToken?: string;
+  }) => new STSClient({ region: 'us-east-1', endpoint: `${fedproxy.url}/sts`, credentials });
+
+  const vended = async () => {
+    const out = await assume();
+    return {
+      accessKeyId: out.Credentials!.AccessKeyId!,
+      secretAccessKey: out.Credentials!.SecretAccessKey!,
+      sessionToken: out.Credentials!.SessionToken!,
+    };
+  };
+
+  it('GetCallerIdentity signed with vended credentials returns the assumed-role ARN', async () => {
+    const client = signedClient(await vended());
+    const out = await client.send(new GetCallerIdentityCommand({}));
+    expect(out.Arn).toBe(`arn:aws:sts::${ACCOUNT}:assumed-role/ci-deployer/pipeline-42`);
+    expect(out.Account).toBe(ACCOUNT);
+    expect(out.UserId).toMatch(/^AROA[A-Z2-7]{16}:pipeline-42$/);
+    client.destroy();
+  });
+
+  it('GetCallerIdentity fails with AWS codes for a wrong secret, a revoked session and a missing token', async () => {
+    const credentials = await vended();
+    const wrongSecret = signedClient({
+      ...credentials,
+      secretAccessKey: `${credentials.secretAccessKey.slice(0, -1)}A`,
+    });
+    await expect(wrongSecret.send(new GetCallerIdentityCommand({}))).rejects.toMatchObject({
+      name: 'SignatureDoesNotMatch',
+    });
+    const noToken = signedClient({
+      accessKeyId: credentials.accessKeyId,
+      secretAccessKey: credentials.secretAccessKey,
+    });
+    await expect(noToken.send(new GetCallerIdentityCommand({}))).rejects.toMatchObject({
+      name: 'InvalidClientTokenId',
+    });
+    const verified = await fedproxy.services.verifier.verifySessionToken(credentials.sessionToken);
+    await fedproxy.services.store.sessions.revoke(verified.record.sid, Date.now());
+    const revoked = signedClient(credentials);
+    await expect(revoked.send(new GetCallerIdentityCommand({}))).rejects.toMatchObject({
+      name: 'InvalidClientTokenId',
+      $metadata: { httpStatusCode: 403 },
+    });
+    for (const client of [wrongSecret, noToken, revoked]) client.destroy();
+  });
+
+  it('GetFederationToken signed by a service account mints a federated user within the account policy', async () => {
+    const client = signedClient(SERVICE_ACCOUNT);
+    const Policy = JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }],
+    });
+    const out = await client.send(
+      new GetFederationTokenCommand({ Name: 'alice', Policy, DurationSeconds: 900 }),
+    );
+    expect(out.FederatedUser).toEqual({
+      Arn: `arn:aws:sts::${ACCOUNT}:federated-user/alice`,
+      FederatedUserId: `${ACCOUNT}:alice`,
+    });
+    const verified = await fedproxy.services.verifier.verifySessionToken(out.Credentials!.SessionToken!);
+    // The passed policy is the session policy: the account's policy still bounds what it can do.
+    expect(JSON.parse(verified.record.policy)).toEqual(SERVICE_ACCOUNT.policy);
+    expect(JSON.parse(verified.record.sessionPolicy!)).toEqual(JSON.parse(Policy));
+    // A policy wider than the account's is cut down to it: the intersection decides.
+    const decide = (action: string, resource: string) =>
+      fedproxy.services.authorizer.authorize({
+        sessionToken: out.Credentials!.SessionToken!,
+        action,
+        resource,
+      });
+    expect(await decide('reports:GetReport', 'arn:aws:reports:::team/a/1')).toMatchObject({ allowed: true });
+    expect(await decide('s3:GetObject', 'arn:aws:s3:::bucket/key')).toMatchObject({ allowed: false });
+    const noPolicy = await client.send(new GetFederationTokenCommand({ Name: 'bob' }));
+    expect(
+      await fedproxy.services.authorizer.authorize({
+        sessionToken: noPolicy.Credentials!.SessionToken!,
+        action: 'reports:GetReport',
+        resource: 'arn:aws:reports:::team/a/1',
+      }),
+    ).toMatchObject({ allowed: false });
+    const federated = signedClient({
+      accessKeyId: out.Credentials!.AccessKeyId!,
+      secretAccessKey: out.Credentials!.SecretAccessKey!,
+      sessionToken: out.Credentials!.SessionToken!,
+    });
+    expect((await federated.send(new GetCallerIdentityCommand({}))).Arn).toBe(
+      `arn:aws:sts::${ACCOUNT}:federated-user/alice`,
+    );
+    await expect(client.send(new GetFederationTokenCommand({ Name: 'a' }))).rejects.toMatchObject({
+      name: 'ValidationError',
+    });
+    await expect(
+      client.send(new GetFederationTokenCommand({ Name: 'alice', DurationSeconds: 3601 })),
+    ).rejects.toMatchObject({ name: 'ValidationError' });
+    client.destroy();
+    federated.destroy();
+  });
+
+  it('GetFederationToken refuses unknown keys and temporary credentials', async () => {
+    const unknown = signedClient({ ...SERVICE_ACCOUNT, accessKeyId: `AKIA${randomBase32(16)}` });
+    await expect(unknown.send(new GetFederationTokenCommand({ Name: 'alice' }))).rejects.toMatchObject({
+      name: 'InvalidClientTokenId',
+    });
+    const temporary = signedClient(await vended());
+    await expect(temporary.send(new GetFederationTokenCommand({ Name: 'alice' }))).rejects.toMatchObject({
+      name: 'InvalidClientTokenId',
+    });
+    unknown.destroy();
+    temporary.destroy();
   });
 });

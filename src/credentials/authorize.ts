@@ -1,0 +1,133 @@
+import type { Clock } from '../clock.js';
+import { AppError } from '../errors.js';
+import { evaluateSession, type Decision, type RequestContext } from '../policy/evaluate.js';
+import type { SessionRecord } from '../store/types.js';
+import { sessionPrincipal } from './mint.js';
+import type { SignedRequestParts, SigV4Verifier } from './sigv4.js';
+import type { SessionVerifier } from './verify.js';
+
+/**
+ * "May the caller of this request do `action` on `resource`?" for resource services: authenticate the
+ * request (a SigV4 signature made with vended credentials, or a bare session token), then evaluate the
+ * session's policies. Serves `POST /v1/authorize` and the verifier middleware's local mode alike.
+ *
+ * Authentication failures are answers, not exceptions: `allowed: false` with AWS's code, so a resource
+ * service can pass them on. Only an unavailable store (503) or a bug rejects: nothing is allowed because
+ * a check could not be made.
+ */
+export interface AuthorizeInput {
+  /** The signed request as the resource service received it; or `sessionToken` instead. */
+  request?: SignedRequestParts;
+  sessionToken?: string;
+  /** The SigV4 signing name the resource service answers to (e.g. `reports`); checked when given. */
+  service?: string;
+  action: string;
+  resource: string;
+  context?: RequestContext;
+}
+
+export interface AuthorizedPrincipal {
+  arn: string;
+  userId: string;
+  account: string;
+  sessionId: string;
+  username: string;
+  role: string;
+  idp: string;
+}
+
+export interface AuthorizeResult {
+  allowed: boolean;
+  /** The policy decision; absent when the caller could not be authenticated. */
+  decision?: Decision['decision'];
+  principal?: AuthorizedPrincipal;
+  /** Which statement decided, or why authentication failed. */
+  reason: string;
+  /** AWS's error code when authentication failed (SignatureDoesNotMatch, InvalidClientTokenId, ...). */
+  code?: string;
+}
+
+/** Keys fedproxy sets from the session; a resource service's context cannot override them. */
+function sessionContext(record: SessionRecord, principal: AuthorizedPrincipal, now: number): RequestContext {
+  return {
+    'aws:CurrentTime': new Date(now).toISOString(),
+    'aws:EpochTime': Math.floor(now / 1000),
+    'aws:PrincipalArn': principal.arn,
+    'aws:PrincipalAccount': principal.account,
+    'aws:userid': principal.userId,
+    'aws:username': record.username,
+    'aws:TokenIssueTime': new Date(record.issuedAt).toISOString(),
+    'fed:idp': record.idp,
+    'fed:username': record.username,
+    'fed:sub': record.subject,
+    'fed:role': record.role,
+    'fed:groups': record.groups.length > 0 ? record.groups : undefined,
+  };
+}
+
+export class RequestAuthorizer {
+  constructor(
+    private readonly sessions: SessionVerifier,
+    private readonly sigv4: SigV4Verifier,
+    private readonly clock: Clock,
+    private readonly accountId: string,
+  ) {}
+
+  async authorize(input: AuthorizeInput): Promise<AuthorizeResult> {
+    let record: SessionRecord;
+    try {
+      if (input.request !== undefined) {
+        const verified = await this.sigv4.verify(input.request);
+        if (input.service !== undefined && verified.service !== input.service) {
+          return {
+            allowed: false,
+            code: 'SignatureDoesNotMatch',
+            reason: `Credential should be scoped to correct service: '${input.service}'.`,
+          };
+        }
+        record = verified.session.record;
+      } else if (input.sessionToken !== undefined) {
+        record = (await this.sessions.verifySessionToken(input.sessionToken)).record;
+      } else {
+        return {
+          allowed: false,
+          code: 'MissingAuthenticationToken',
+          reason: 'no signed request or session token',
+        };
+      }
+    } catch (error) {
+      if (error instanceof AppError && error.expose) {
+        return { allowed: false, code: error.code, reason: error.message };
+      }
+      throw error;
+    }
+    const aws = sessionPrincipal(this.accountId, record);
+    const principal: AuthorizedPrincipal = {
+      arn: aws.arn,
+      userId: aws.userId,
+      account: this.accountId,
+      sessionId: record.sid,
+      username: record.username,
+      role: record.role,
+      idp: record.idp,
+    };
+    const context = mergeContext(input.context, sessionContext(record, principal, this.clock.now()));
+    const decision = evaluateSession(record, { action: input.action, resource: input.resource, context });
+    return { allowed: decision.allowed, decision: decision.decision, principal, reason: decision.reason };
+  }
+}
+
+/**
+ * The caller's context plus fedproxy's keys. Keys are case-insensitive: a caller key that names one of
+ * fedproxy's (in any case), or anything in the `fed:` namespace, is dropped, so a resource service
+ * cannot claim who the principal is.
+ */
+function mergeContext(caller: RequestContext | undefined, own: RequestContext): RequestContext {
+  const reserved = new Set(Object.keys(own).map((key) => key.toLowerCase()));
+  const merged: RequestContext = {};
+  for (const [key, value] of Object.entries(caller ?? {})) {
+    const lower = key.toLowerCase();
+    if (!reserved.has(lower) && !lower.startsWith('fed:')) merged[key] = value;
+  }
+  return { ...merged, ...own };
+}
