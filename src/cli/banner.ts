@@ -1,8 +1,5 @@
-import {
-  devIdpBannerLines,
-  devIdpWorkloadCommands,
-  type DevIdentityProvider,
-} from '../auth/dev-idp/index.js';
+import { devIdpBannerLines, devIdpWorkloadCommands } from '../auth/dev-idp/banner.js';
+import type { DevIdentityProvider } from '../auth/dev-idp/provider.js';
 import type { LoadedConfig } from '../config/load.js';
 
 /**

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
+import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config/load.js';
+import { randomBase32 } from '../credentials/encoding.js';
 import { writeNewKeySet } from '../credentials/keys.js';
-import { closeOnSignals, startServer } from '../main.js';
 import { devBanner } from './banner.js';
 
 const USAGE = `fedproxy — identity-federation proxy
@@ -10,12 +10,17 @@ const USAGE = `fedproxy — identity-federation proxy
 Usage:
   fedproxy serve [--config FILE] [--dev]   start the server (FEDPROXY_CONFIG names the file too)
   fedproxy keys generate --dir DIR         write a new key set (Ed25519 signer + HMAC derivation key) into DIR
+  fedproxy service-accounts generate --name NAME
+                                           print a new long-term key pair for GetFederationToken
   fedproxy help                            this text
 
 serve --dev uses config/dev.yaml unless --config is given: memory store (unless REDIS_URL is set),
 ephemeral keys, and loud warnings. Production mode refuses dev-only settings.`;
 
 async function serve(args: string[]): Promise<void> {
+  // Loaded here, not at the top: the other commands need none of the server (or its IdP libraries).
+  const { loadConfig } = await import('../config/load.js');
+  const { closeOnSignals, startServer } = await import('../main.js');
   const { values } = parseArgs({
     args,
     options: { config: { type: 'string', short: 'c' }, dev: { type: 'boolean', default: false } },
@@ -51,6 +56,36 @@ async function keys(args: string[]): Promise<void> {
   );
 }
 
+async function serviceAccounts(args: string[]): Promise<void> {
+  const [sub, ...rest] = args;
+  if (sub !== 'generate')
+    throw new UsageError('service-accounts: expected `service-accounts generate --name NAME`');
+  const { values } = parseArgs({ args: rest, options: { name: { type: 'string' } }, strict: true });
+  if (values.name === undefined || !/^[\w+=,.@-]{1,48}$/.test(values.name)) {
+    throw new UsageError(
+      'service-accounts generate: --name NAME (1-48 of letters, digits and +=,.@_-) is required',
+    );
+  }
+  const accessKeyId = `AKIA${randomBase32(16)}`;
+  const secret = randomBytes(30).toString('base64');
+  const variable = `FEDPROXY_SA_${values.name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_SECRET`;
+  process.stdout.write(
+    [
+      `# Give the client: AWS_ACCESS_KEY_ID=${accessKeyId} AWS_SECRET_ACCESS_KEY=${secret}`,
+      `# Give fedproxy the secret in its environment: ${variable}=${secret}`,
+      '# and add to its configuration:',
+      'serviceAccounts:',
+      `  - name: ${values.name}`,
+      `    accessKeyId: ${accessKeyId}`,
+      `    secretAccessKey: \${env:${variable}}`,
+      '    policy: # the most its federated users may do; replace with your own',
+      '      Version: "2012-10-17"',
+      '      Statement: [{ Effect: Allow, Action: ["reports:Get*"], Resource: ["*"] }]',
+      '',
+    ].join('\n'),
+  );
+}
+
 class UsageError extends Error {}
 
 async function main(argv: string[]): Promise<void> {
@@ -60,6 +95,8 @@ async function main(argv: string[]): Promise<void> {
       return serve(rest);
     case 'keys':
       return keys(rest);
+    case 'service-accounts':
+      return serviceAccounts(rest);
     case undefined:
     case 'help':
     case '--help':
