@@ -67,3 +67,19 @@ describe('config/production.example.yaml', () => {
     ]);
   });
 });
+
+describe('config/compose.yaml (docker-compose.yml)', () => {
+  it('loads cleanly in production mode with the variables compose passes', async () => {
+    const file = fileURLToPath(new URL('../../config/compose.yaml', import.meta.url));
+    const config = await loadConfig({
+      file,
+      env: {
+        FEDPROXY_PUBLIC_URL: 'https://fedproxy.corp.example',
+        FEDPROXY_OIDC_ISSUER: 'https://login.corp.example',
+        FEDPROXY_OIDC_CLIENT_ID: 'fedproxy',
+        FEDPROXY_OIDC_CLIENT_SECRET: 'secret',
+      },
+    });
+    expect(config).toMatchObject({ mode: 'production', store: { type: 'redis' }, keys: { dir: '/keys' } });
+  });
+});
