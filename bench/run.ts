@@ -4,7 +4,8 @@
  *
  *   crypto     Ed25519 sign / verify on the threadpool (what a session token costs at the least)
  *   core       mintCredentials and verifySessionToken against the memory store and Redis
- *   http       GET /healthz through the full middleware stack vs a bare node:http server
+ *   http       GET /healthz, POST /v1/credentials and STS AssumeRoleWithWebIdentity (bearer token,
+ *              reused session: the SDK refresh path) vs a bare node:http server
  *
  * Nothing here asserts; it reports. REDIS_URL (default redis://127.0.0.1:6379) is used when it answers.
  */
@@ -16,6 +17,7 @@ import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import { buildServices } from '../src/app.js';
 import { testConfig } from '../test/support/app.js';
+import { startTestIdp } from '../test/support/oidc-idp.js';
 import { CredentialMinter } from '../src/credentials/mint.js';
 import { startServer } from '../src/main.js';
 import { demoGrant, demoIdentity } from '../test/support/fixtures.js';
@@ -62,8 +64,13 @@ async function measure(name: string, op: (i: number) => Promise<unknown>): Promi
   print(results.at(-1)!);
 }
 
-async function measureHttp(name: string, url: string): Promise<void> {
-  const result = await autocannon({ url, connections: 50, duration: DURATION_MS / 1000 });
+async function measureHttp(
+  name: string,
+  url: string,
+  request: { method?: 'GET' | 'POST'; headers?: Record<string, string>; body?: string } = {},
+): Promise<void> {
+  const result = await autocannon({ url, connections: 50, duration: DURATION_MS / 1000, ...request });
+  if (result.non2xx > 0) console.log(`  (${result.non2xx} non-2xx answers in "${name.trim()}")`);
   const entry = {
     name,
     opsPerSec: result.requests.average,
@@ -170,9 +177,40 @@ async function main(): Promise<void> {
     `http://127.0.0.1:${(bare.address() as AddressInfo).port}/`,
   );
   bare.close();
-  const running = await startServer(testConfig(), { processMetrics: false });
+  const idp = await startTestIdp();
+  const running = await startServer(
+    testConfig({
+      idps: [{ id: 'ci', type: 'oidc', issuer: idp.issuer, browser: false, audiences: ['fedproxy'] }],
+      roles: [{ name: 'ci', policy: { Statement: [{ Effect: 'Allow', Action: 's3:*', Resource: '*' }] } }],
+      mappings: [{ group: 'ci-deployers', roles: ['ci'] }],
+      rateLimits: { mintPerMinutePerIp: 10_000_000, mintPerMinutePerPrincipal: 10_000_000 },
+    }),
+    { processMetrics: false },
+  );
+  const token = await idp.fetchWorkloadToken();
   await measureHttp('  GET /healthz (full middleware stack)', `${running.url}/healthz`);
+  await measureHttp(
+    '  POST /v1/credentials (bearer token, reused session)',
+    `${running.url}/v1/credentials`,
+    {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ role: 'ci' }),
+    },
+  );
+  await measureHttp('  STS AssumeRoleWithWebIdentity (reused session)', `${running.url}/sts/`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      Action: 'AssumeRoleWithWebIdentity',
+      Version: '2011-06-15',
+      RoleArn: 'arn:aws:iam::000000000000:role/ci',
+      RoleSessionName: 'bench',
+      WebIdentityToken: token,
+    }).toString(),
+  });
   await running.close();
+  await idp.close();
 }
 
 main().then(

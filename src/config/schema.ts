@@ -138,7 +138,9 @@ const claimPaths = z
 
 const idpId = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'lowercase letters, digits and dashes, at most 32 characters');
+  .regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'lowercase letters, digits and dashes, at most 32 characters')
+  // Sessions of GetFederationToken carry this idp; no configured IdP may pose as it.
+  .refine((id) => id !== 'federation', '"federation" is reserved for service-account sessions');
 
 const oidcIdpSchema = z.strictObject({
   id: idpId.describe('Appears in /auth/oidc/<id>/...'),

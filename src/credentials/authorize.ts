@@ -118,16 +118,38 @@ export class RequestAuthorizer {
 }
 
 /**
- * The caller's context plus fedproxy's keys. Keys are case-insensitive: a caller key that names one of
- * fedproxy's (in any case), or anything in the `fed:` namespace, is dropped, so a resource service
- * cannot claim who the principal is.
+ * Condition keys a resource service may supply: those that describe the request (where it came from,
+ * how, what it tags), never the principal. Everything about who is calling comes from the session.
+ */
+const CALLER_AWS_KEYS = [
+  'aws:sourceip',
+  'aws:securetransport',
+  'aws:referer',
+  'aws:useragent',
+  'aws:requestedregion',
+  'aws:sourcevpc',
+  'aws:sourcevpce',
+  'aws:vpcsourceip',
+  'aws:tagkeys',
+];
+const CALLER_AWS_PREFIXES = ['aws:requesttag/', 'aws:resourcetag/'];
+
+function callerMaySet(key: string): boolean {
+  const lower = key.toLowerCase();
+  if (lower.startsWith('fed:')) return false;
+  if (!lower.startsWith('aws:')) return true;
+  return CALLER_AWS_KEYS.includes(lower) || CALLER_AWS_PREFIXES.some((prefix) => lower.startsWith(prefix));
+}
+
+/**
+ * The caller's context plus fedproxy's keys. A resource service may add keys of its own service and
+ * the request-describing `aws:` keys above; anything else in `aws:` or `fed:` (principal tags, MFA,
+ * the principal's ARN, ...) is dropped, so it cannot claim anything about who the principal is.
  */
 function mergeContext(caller: RequestContext | undefined, own: RequestContext): RequestContext {
-  const reserved = new Set(Object.keys(own).map((key) => key.toLowerCase()));
   const merged: RequestContext = {};
   for (const [key, value] of Object.entries(caller ?? {})) {
-    const lower = key.toLowerCase();
-    if (!reserved.has(lower) && !lower.startsWith('fed:')) merged[key] = value;
+    if (callerMaySet(key)) merged[key] = value;
   }
   return { ...merged, ...own };
 }

@@ -377,7 +377,7 @@ function readAuthorizationHeader(
   }
   const fields = new Map<string, string>();
   for (const item of authorization.slice(prefix.length).split(',')) {
-    const field = item.replace(/^ +| +$/g, '');
+    const field = item.trim();
     const name = field.slice(0, Math.max(field.indexOf('='), 0));
     const value = field.slice(name.length + 1);
     if (!AUTHORIZATION_FIELDS.has(name) || !/^[^\s,=]+$/.test(value) || fields.has(name)) {

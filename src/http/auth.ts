@@ -20,8 +20,6 @@ export interface AuthRouteDeps {
   logger: Logger;
 }
 
-const BINDING_COOKIE = 'fp_oidc_binding';
-
 /** Only same-site relative paths: never `//host`, `/\host` or an absolute URL (open redirect). */
 export function safeReturnTo(value: unknown): string {
   return typeof value === 'string' && /^\/(?![/\\])[\x21-\x7e]*$/.test(value) && value.length <= 512
@@ -95,6 +93,8 @@ export function renderSignInFailure(
  */
 export function authRoutes(deps: AuthRouteDeps): Router {
   const router = Router();
+  // `__Host-` over HTTPS: a sibling subdomain cannot plant its own binding value (login CSRF).
+  const bindingCookie = deps.cookies.secure ? '__Host-fp_oidc_binding' : 'fp_oidc_binding';
   const cookieBase = { httpOnly: true, secure: deps.cookies.secure, path: '/' } as const;
 
   const signInFor = (id: unknown): OidcBrowserSignIn => {
@@ -109,7 +109,7 @@ export function authRoutes(deps: AuthRouteDeps): Router {
     // SameSite=Lax: the IdP's redirect back is a top-level navigation from another site.
     res.append(
       'Set-Cookie',
-      serialize(BINDING_COOKIE, binding, { ...cookieBase, sameSite: 'lax', maxAge: STATE_TTL_MS / 1000 }),
+      serialize(bindingCookie, binding, { ...cookieBase, sameSite: 'lax', maxAge: STATE_TTL_MS / 1000 }),
     );
     res.set('Cache-Control', 'no-store').redirect(303, redirectTo.href);
   });
@@ -117,11 +117,13 @@ export function authRoutes(deps: AuthRouteDeps): Router {
   router.get('/auth/oidc/:idp/callback', deps.limits.signIn, async (req, res) => {
     const signIn = signInFor(req.params.idp);
     res.set('Cache-Control', 'no-store');
-    res.append('Set-Cookie', serialize(BINDING_COOKIE, '', { ...cookieBase, sameSite: 'lax', maxAge: 0 }));
+    res.append('Set-Cookie', serialize(bindingCookie, '', { ...cookieBase, sameSite: 'lax', maxAge: 0 }));
     let result;
     try {
-      const callbackUrl = new URL(req.originalUrl, deps.publicUrl);
-      result = await signIn.finish(callbackUrl, readCookie(req, BINDING_COOKIE));
+      // The redirect URI the flow started with, plus the parameters the IdP sent: one source of truth.
+      const callbackUrl = new URL(signIn.redirectUri);
+      callbackUrl.search = new URL(req.originalUrl, deps.publicUrl).search;
+      result = await signIn.finish(callbackUrl, readCookie(req, bindingCookie));
     } catch (error) {
       renderSignInFailure(deps, res, signIn.idp.id, error);
       return;

@@ -39,6 +39,12 @@ const authorizeRequest = z
   .refine((body) => (body.request === undefined) !== (body.sessionToken === undefined), {
     message: 'give exactly one of request or sessionToken',
   })
+  // A signed request is bound to the service it was signed for: without it, a request seen by one
+  // service could be replayed to another within the signature's five minutes.
+  .refine((body) => body.request === undefined || body.service !== undefined, {
+    message: 'a signed request needs the service (signing name) it was sent to',
+    path: ['service'],
+  })
   .refine((body) => Object.keys(body.context).length <= 50, {
     message: 'at most 50 context keys',
     path: ['context'],

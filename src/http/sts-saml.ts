@@ -4,6 +4,7 @@ import { AccessDeniedError, ValidationError } from '../errors.js';
 import {
   assumedRoleXml,
   issueFor,
+  packedPolicySize,
   refuseUnsupported,
   requireParam,
   type StsAction,
@@ -51,9 +52,7 @@ export function assumeRoleWithSaml(
         NameQualifier: createHash('sha1')
           .update(`${result.issuer}${deps.accountId}${idpId}`)
           .digest('base64'),
-        ...(params.Policy === undefined
-          ? {}
-          : { PackedPolicySize: Math.ceil((params.Policy.length / 2048) * 100) }),
+        ...packedPolicySize(params),
       };
     },
   };

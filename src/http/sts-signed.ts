@@ -8,7 +8,14 @@ import { buildFederationGrant } from '../policy/federation.js';
 import { InvalidCredentialError } from '../errors.js';
 import { signedRequestParts, type RequestWithRawBody } from './signed-request.js';
 import { credentialsXml } from './sts-xml.js';
-import { durationParam, limitByPrincipal, refuseUnsupported, requireParam, type StsAction } from './sts.js';
+import {
+  durationParam,
+  limitByPrincipal,
+  packedPolicySize,
+  refuseUnsupported,
+  requireParam,
+  type StsAction,
+} from './sts.js';
 
 /** A signed STS request must be scoped to the STS service, as AWS requires. */
 function requireStsScope(service: string): void {
@@ -69,9 +76,7 @@ export function getFederationToken(deps: {
           Arn: credentials.assumedRoleUser.arn,
           FederatedUserId: credentials.assumedRoleUser.assumedRoleId,
         },
-        ...(params.Policy === undefined
-          ? {}
-          : { PackedPolicySize: Math.ceil((params.Policy.length / 2048) * 100) }),
+        ...packedPolicySize(params),
       };
     },
   };

@@ -9,11 +9,11 @@ export const STS_NAMESPACE = 'https://sts.amazonaws.com/doc/2011-06-15/';
 
 export type XmlNode = string | number | { [element: string]: XmlNode | undefined };
 
+/** Escapes markup and replaces characters XML 1.0 cannot carry at all (controls, lone surrogates). */
 function escapeXml(value: string): string {
-  return value.replace(
-    /[&<>"']/g,
-    (c) => `&${{ '&': 'amp', '<': 'lt', '>': 'gt', '"': 'quot', "'": 'apos' }[c]};`,
-  );
+  return value
+    .replace(/[^\t\n\r\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu, '\uFFFD')
+    .replace(/[&<>"']/g, (c) => `&${{ '&': 'amp', '<': 'lt', '>': 'gt', '"': 'quot', "'": 'apos' }[c]};`);
 }
 
 function render(node: XmlNode): string {

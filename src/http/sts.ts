@@ -92,6 +92,13 @@ export function refuseUnsupported(params: StsParams): void {
   }
 }
 
+/** AWS's `PackedPolicySize`: how much of the session-policy allowance (2048 characters) was used, in percent. */
+export function packedPolicySize(params: StsParams): { PackedPolicySize?: number } {
+  return params.Policy === undefined
+    ? {}
+    : { PackedPolicySize: Math.ceil((params.Policy.length / 2048) * 100) };
+}
+
 export function assumedRoleXml(credentials: IssuedCredentials): Record<string, XmlNode> {
   return {
     AssumedRoleUser: {
@@ -145,7 +152,7 @@ export function stsRoutes(deps: StsRouteDeps): Router {
     async handle(params, req, res) {
       refuseUnsupported(params);
       const token = requireParam(params, 'WebIdentityToken');
-      const { identity, idp } = await deps.workloadTokens.verify(token);
+      const { identity, audience } = await deps.workloadTokens.verify(token);
       const credentials = await issueFor(
         deps,
         identity,
@@ -156,11 +163,9 @@ export function stsRoutes(deps: StsRouteDeps): Router {
       );
       return {
         SubjectFromWebIdentityToken: identity.subject,
-        Audience: idp.audiences[0],
+        Audience: audience,
         ...assumedRoleXml(credentials),
-        ...(params.Policy === undefined
-          ? {}
-          : { PackedPolicySize: Math.ceil((params.Policy.length / 2048) * 100) }),
+        ...packedPolicySize(params),
         Provider: identity.issuer,
       };
     },
@@ -180,8 +185,10 @@ export function stsRoutes(deps: StsRouteDeps): Router {
     },
   });
 
-  const handle: RequestHandler = async (req, res) => {
+  // First, so every failure on these paths (size, throttling, parsing) answers AWS's ErrorResponse.
+  const speakStsErrors: RequestHandler = (_req, res, next) => {
     const requestId = randomUUID();
+    res.locals.stsRequestId = requestId;
     res.locals.renderError = (error: AppError, message: string) => {
       const wire = STS_WIRE[error.code];
       const status = wire?.status ?? error.status;
@@ -191,11 +198,19 @@ export function stsRoutes(deps: StsRouteDeps): Router {
         .type('text/xml')
         .send(stsErrorResponse(code, message, status, requestId));
     };
+    next();
+  };
+
+  const handle: RequestHandler = async (req, res) => {
     if (!req.is('application/x-www-form-urlencoded')) {
       throw new AppError(400, 'InvalidParameterValue', 'Send application/x-www-form-urlencoded');
     }
-    const params = req.body as StsParams;
-    const actionName = params.Action ?? '';
+    const params = req.body as Record<string, unknown>;
+    // A repeated parameter parses as a list: AWS takes each parameter once.
+    const repeated = Object.entries(params).find(([, value]) => typeof value !== 'string');
+    if (repeated !== undefined)
+      throw new ValidationError(`Parameter ${repeated[0].slice(0, 64)} was given more than once`);
+    const actionName = typeof params.Action === 'string' ? params.Action : '';
     const action = Object.hasOwn(actions, actionName) ? actions[actionName] : undefined;
     if (action === undefined)
       throw new AppError(
@@ -205,13 +220,14 @@ export function stsRoutes(deps: StsRouteDeps): Router {
       );
     if (params.Version !== '2011-06-15')
       throw new AppError(400, 'InvalidAction', 'Version must be 2011-06-15');
-    const result = await action.handle(params, req, res);
+    const result = await action.handle(params as StsParams, req, res);
     res
       .set('Cache-Control', 'no-store')
       .type('text/xml')
-      .send(stsResponse(actionName, result, requestId));
+      .send(stsResponse(actionName, result, res.locals.stsRequestId as string));
   };
 
-  for (const path of ['/', '/sts', '/sts/']) router.post(path, deps.limits.mintByIp, parseForm, handle);
+  for (const path of ['/', '/sts', '/sts/'])
+    router.post(path, speakStsErrors, deps.limits.mintByIp, parseForm, handle);
   return router;
 }

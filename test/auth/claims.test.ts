@@ -26,6 +26,7 @@ const base = {
   exp: 1_767_229_200,
   preferred_username: 'alice',
   email: 'alice@corp.example',
+  email_verified: true,
   groups: ['engineers', 'ops'],
 };
 
@@ -132,6 +133,14 @@ describe('identityFromClaims', () => {
     it('is dropped when it is not a string', () => {
       expect(identityFromClaims(oidcIdp(), { ...base, email: ['a@corp.example'] }, {})).not.toHaveProperty(
         'email',
+      );
+    });
+
+    it('is dropped unless email_verified says so: an address a user can set never fills ${fed:email}', () => {
+      const { email_verified: _verified, ...unverified } = base;
+      expect(identityFromClaims(oidcIdp(), unverified, {})).not.toHaveProperty('email');
+      expect(identityFromClaims(oidcIdp(), { ...base, email_verified: 'true' }, {}).email).toBe(
+        'alice@corp.example',
       );
     });
 

@@ -421,6 +421,15 @@ describe('derived values', () => {
   });
 });
 
+describe('reserved names', () => {
+  it('refuses an IdP named "federation", which GetFederationToken sessions carry', async () => {
+    const yaml =
+      'mode: development\nidps:\n  - { id: federation, type: oidc, issuer: https://idp.test, audiences: [x] }\n';
+    const error = await configError(loadConfig({ file: await files.write(yaml), env: {} }));
+    expect(error.problems.map((p) => p.path)).toContain('idps[0].id');
+  });
+});
+
 describe('the development IdP (devIdp.enabled)', () => {
   const devIdpYaml = 'mode: development\nserver: { listen: 127.0.0.1:8181 }\ndevIdp: { enabled: true }\n';
 

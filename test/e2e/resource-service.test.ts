@@ -208,11 +208,34 @@ describe('POST /v1/authorize', () => {
 
   beforeAll(async () => {
     idp = await startTestIdp();
+    const base = configFor(idp);
+    const mfaOnly = (condition: Record<string, Record<string, string>>) => ({
+      Effect: 'Allow' as const,
+      Action: 'reports:GetReport',
+      Resource: '*',
+      Condition: condition,
+    });
     fedproxy = await startServer(
-      testConfig({ ...configFor(idp), store: { type: 'memory' }, keys: { ephemeral: true } }),
-      {
-        processMetrics: false,
-      },
+      testConfig({
+        ...base,
+        store: { type: 'memory' },
+        keys: { ephemeral: true },
+        roles: [
+          ...(base.roles ?? []),
+          {
+            name: 'mfa-only',
+            policy: {
+              Statement: [
+                mfaOnly({ Bool: { 'aws:MultiFactorAuthPresent': 'true' } }),
+                mfaOnly({ StringEquals: { 'aws:PrincipalTag/team': 'x' } }),
+                mfaOnly({ IpAddress: { 'aws:SourceIp': '10.0.0.0/8' } }),
+              ],
+            },
+          },
+        ],
+        mappings: [{ group: 'ci-deployers', roles: ['engineering-reports', 'mfa-only'] }],
+      }),
+      { processMetrics: false },
     );
   });
   afterAll(async () => {
@@ -273,6 +296,29 @@ describe('POST /v1/authorize', () => {
     expect(bad).toMatchObject({ allowed: false, code: 'InvalidClientTokenId' });
   });
 
+  it('a resource service cannot claim facts about the principal through the context', async () => {
+    const response = await fetch(`${fedproxy.url}/v1/credentials`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${await idp.fetchWorkloadToken()}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({ role: 'mfa-only' }),
+    });
+    const { SessionToken } = (await response.json()) as { SessionToken: string };
+    const decide = (context: Record<string, unknown>) =>
+      authorize({
+        sessionToken: SessionToken,
+        action: 'reports:GetReport',
+        resource: 'arn:aws:reports:::team/x/1',
+        context,
+      }).then((r) => r.json() as Promise<{ allowed: boolean }>);
+    expect(await decide({ 'aws:MultiFactorAuthPresent': true })).toMatchObject({ allowed: false });
+    expect(await decide({ 'AWS:PRINCIPALTAG/team': 'x' })).toMatchObject({ allowed: false });
+    // Request-describing keys are the service's to give.
+    expect(await decide({ 'aws:SourceIp': '10.0.0.1' })).toMatchObject({ allowed: true });
+  });
+
   it('refuses malformed and oversized input with 400', async () => {
     for (const body of [
       { action: 'reports:GetReport', resource: 'arn:x' },
@@ -283,6 +329,12 @@ describe('POST /v1/authorize', () => {
         resource: 'r',
       },
       { sessionToken: 'x', action: 'reports:GetReport', resource: 'arn:x', extra: 1 },
+      // A signed request without the service it was signed for could be replayed across services.
+      {
+        request: { method: 'GET', path: '/', headers: {}, payloadHash: 'UNSIGNED-PAYLOAD' },
+        action: 'reports:GetReport',
+        resource: 'arn:x',
+      },
       { sessionToken: 'x', action: 'reports:GetReport', resource: 'arn:x', context: { k: 'v'.repeat(2000) } },
     ]) {
       expect((await authorize(body)).status, JSON.stringify(body).slice(0, 80)).toBe(400);

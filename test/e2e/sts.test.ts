@@ -144,8 +144,28 @@ describe('STS Query API (real AWS SDK client)', () => {
     expect(badToken.status).toBe(400);
     expect(await badToken.text()).toContain('<Code>InvalidIdentityToken</Code>');
 
-    const injected = await post({ Action: 'Assume<Role>&"', Version: '2011-06-15' });
-    expect(await injected.text()).toContain('Assume&lt;Role&gt;&amp;&quot;');
+    const injected = await post({ Action: 'Assume<Role>&"\u0001', Version: '2011-06-15' });
+    const injectedXml = await injected.text();
+    expect(injectedXml).toContain('Assume&lt;Role&gt;&amp;&quot;\uFFFD');
+    expect(injectedXml).not.toContain('\u0001'); // not representable in XML 1.0
+
+    const repeated = await fetch(`${fedproxy.url}/sts/`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'Action=AssumeRoleWithWebIdentity&Version=2011-06-15&WebIdentityToken=a&WebIdentityToken=b',
+    });
+    expect(repeated.status).toBe(400);
+    expect(await repeated.text()).toContain('<Code>ValidationError</Code>');
+
+    // Failures before the action runs (here: the body size limit) still answer AWS's XML.
+    const oversized = await post({
+      Action: 'AssumeRoleWithWebIdentity',
+      Version: '2011-06-15',
+      Pad: 'x'.repeat(300_000),
+    });
+    expect(oversized.status).toBe(413);
+    expect(oversized.headers.get('content-type')).toContain('text/xml');
+    expect(await oversized.text()).toContain('<ErrorResponse');
   });
 
   /** An STS client signing with the given credentials. */

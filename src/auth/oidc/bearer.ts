@@ -66,6 +66,8 @@ export interface VerifiedWorkloadToken {
   idp: OidcIdpConfig;
   /** The token's `exp`, ms since epoch: credentials minted from it may be bound to it. */
   expiresAt: number;
+  /** The token's `aud` value that matched one of the IdP's audiences. */
+  audience: string;
 }
 
 interface TrustedIssuer {
@@ -191,7 +193,12 @@ export class WorkloadTokenVerifier {
       authTime: typeof claims.auth_time === 'number' ? claims.auth_time * 1000 : now,
       expiresAt,
     });
-    const result: VerifiedWorkloadToken = { identity, idp, expiresAt };
+    const audiences: unknown[] = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+    const audience = audiences.find(
+      (aud): aud is string => typeof aud === 'string' && idp.audiences.includes(aud),
+    );
+    if (audience === undefined) throw new InvalidIdentityTokenError('audience'); // jose checked; for the type
+    const result: VerifiedWorkloadToken = { identity, idp, expiresAt, audience };
     this.#cache.set(cacheKey, result, now);
     return result;
   }
@@ -357,6 +364,7 @@ function copyResult(result: VerifiedWorkloadToken): VerifiedWorkloadToken {
     identity: { ...result.identity, groups: [...result.identity.groups], attributes },
     idp: result.idp,
     expiresAt: result.expiresAt,
+    audience: result.audience,
   };
 }
 

@@ -38,6 +38,11 @@ export class OidcBrowserSignIn {
     private readonly deps: { store: Store; clock: Clock; redirectUri: string },
   ) {}
 
+  /** The callback URL registered at the IdP. */
+  get redirectUri(): string {
+    return this.deps.redirectUri;
+  }
+
   /** Discovery is lazy and cached; a failed discovery is retried on the next sign-in. */
   private configuration(): Promise<oidc.Configuration> {
     this.#configuration ??= oidc

@@ -86,9 +86,10 @@ export function identityFromClaims(
 
   const email = claimAt(claims, idp.claims.email);
   const emailVerified = ownValue(claims, 'email_verified');
-  // Some IdPs send the boolean as a string.
+  // Only an e-mail the IdP says it verified (some send the boolean as a string): an address a user can
+  // set freely must never fill ${fed:email} in a policy. The raw claim stays available as ${oidc:email}.
   const emailUsable =
-    typeof email === 'string' && email.length > 0 && emailVerified !== false && emailVerified !== 'false';
+    typeof email === 'string' && email.length > 0 && (emailVerified === true || emailVerified === 'true');
 
   const authTime = options.authTime ?? secondsClaim(claims, 'auth_time') ?? secondsClaim(claims, 'iat');
   if (authTime === undefined) throw new InvalidIdentityTokenError('no authentication time');
