@@ -82,7 +82,7 @@ export function renderSignInFailure(
   res
     .status(appError.status)
     .type('html')
-    .send(deps.views.render('signin-failed', { message: appError.message }));
+    .send(deps.views.render('signin-failed', { title: 'Sign-in failed', message: appError.message }));
 }
 
 /**

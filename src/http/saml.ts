@@ -1,11 +1,15 @@
+import { serialize } from 'cookie';
 import express, { Router, type RequestHandler } from 'express';
 import type { LoginSessions } from '../auth/login-session.js';
 import { SamlResponseError } from '../auth/saml/refusal.js';
-import type { SamlServiceProvider } from '../auth/saml/service-provider.js';
+import { REQUEST_TTL_MS, type SamlServiceProvider } from '../auth/saml/service-provider.js';
 import { NotFoundError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { beginLoginSession, renderSignInFailure, safeReturnTo } from './auth.js';
-import type { CookieSettings } from './authenticate.js';
+import { readCookie, type CookieSettings } from './authenticate.js';
+
+/** Binds an SP-initiated SAML sign-in to the browser that started it (HTTPS only: SameSite=None). */
+const SAML_BINDING_COOKIE = '__Host-fp_saml_binding';
 import type { PortalViews } from './views.js';
 
 export interface SamlRouteDeps {
@@ -86,7 +90,22 @@ export function samlRoutes(deps: SamlRouteDeps): Router {
 
   router.get('/auth/saml/:idp/login', deps.limits.signIn, async (req, res) => {
     const provider = providerFor(req.params.idp);
-    const { redirectTo } = await provider.startSignIn(safeReturnTo(req.query.returnTo));
+    const { redirectTo, binding } = await provider.startSignIn(safeReturnTo(req.query.returnTo), {
+      bindToBrowser: deps.cookies.secure,
+    });
+    if (binding !== undefined) {
+      // SameSite=None: it must come back on the IdP's cross-site POST to the ACS (HTTPS only).
+      res.append(
+        'Set-Cookie',
+        serialize(SAML_BINDING_COOKIE, binding, {
+          httpOnly: true,
+          secure: true,
+          sameSite: 'none',
+          path: '/',
+          maxAge: REQUEST_TTL_MS / 1000,
+        }),
+      );
+    }
     res.set('Cache-Control', 'no-store').redirect(303, redirectTo);
   });
 
@@ -98,7 +117,7 @@ export function samlRoutes(deps: SamlRouteDeps): Router {
     try {
       if (typeof body.SAMLResponse !== 'string' || body.SAMLResponse === '')
         throw new SamlResponseError('encoding', 'the ACS form has no SAMLResponse');
-      result = await provider.finishSignIn(body.SAMLResponse);
+      result = await provider.finishSignIn(body.SAMLResponse, readCookie(req, SAML_BINDING_COOKIE));
     } catch (error) {
       renderSignInFailure(deps, res, provider.idp.id, error);
       return;

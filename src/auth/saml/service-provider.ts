@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import {
   generateServiceProviderMetadata,
@@ -39,6 +39,12 @@ const NAMEID_FORMAT_PREFIX = 'urn:oasis:names:tc:SAML:2.0:nameid-format:';
 interface PendingRequest {
   idp: string;
   returnTo: string;
+  /** SHA-256 of the browser binding (HTTPS only; see startSignIn). */
+  binding?: string;
+}
+
+function bindingHash(value: string): string {
+  return createHash('sha256').update(value).digest('base64url');
 }
 
 /** The IdP as resolved from metadata and configuration, with node-saml options built for it. */
@@ -199,11 +205,22 @@ export class SamlServiceProvider {
    * user wants to go, and returns the IdP URL carrying the AuthnRequest (HTTP-Redirect binding; signed
    * with RSA-SHA256 when `signing` is configured).
    */
-  async startSignIn(returnTo: string): Promise<{ redirectTo: string; requestId: string }> {
+  async startSignIn(
+    returnTo: string,
+    options: { bindToBrowser?: boolean } = {},
+  ): Promise<{ redirectTo: string; requestId: string; binding?: string }> {
     const idp = await this.resolvedIdp();
     // An NCName, as SAML IDs must be: a letter or underscore first.
     const requestId = `_${randomBytes(20).toString('hex')}`;
-    const pending: PendingRequest = { idp: this.idp.id, returnTo };
+    // Login CSRF: the response to this request is accepted only from the browser holding the binding
+    // cookie. The IdP's POST is cross-site, so the cookie must be SameSite=None, which browsers accept
+    // only with Secure: on plain-HTTP (loopback) deployments the request is not bound.
+    const binding = options.bindToBrowser ? randomBytes(24).toString('base64url') : undefined;
+    const pending: PendingRequest = {
+      idp: this.idp.id,
+      returnTo,
+      ...(binding === undefined ? {} : { binding: bindingHash(binding) }),
+    };
     await this.deps.store.once.putIfAbsent(
       REQUEST_NAMESPACE,
       requestId,
@@ -213,14 +230,17 @@ export class SamlServiceProvider {
     // A SAML instance per request, so the id is the one just stored (node-saml draws ids from an option).
     const generator = new SAML({ ...idp.options, generateUniqueId: () => requestId });
     const redirectTo = await generator.getAuthorizeUrlAsync('', undefined, {});
-    return { redirectTo, requestId };
+    return { redirectTo, requestId, ...(binding === undefined ? {} : { binding }) };
   }
 
   /**
    * Completes a sign-in at the ACS. Returns the identity and the returnTo stored with the request; for an
    * accepted unsolicited response `returnTo` is undefined (the route may use a safe RelayState).
    */
-  async finishSignIn(samlResponse: string): Promise<{ identity: Identity; returnTo: string | undefined }> {
+  async finishSignIn(
+    samlResponse: string,
+    binding?: string,
+  ): Promise<{ identity: Identity; returnTo: string | undefined }> {
     const posted = readPostedResponse(samlResponse, this.idp.maxResponseBytes);
     const { assertion, identity } = await this.validate(posted, [this.acsUrl]);
     const requestId = this.inResponseTo(posted, assertion);
@@ -230,7 +250,7 @@ export class SamlServiceProvider {
         'no InResponseTo: an unsolicited (IdP-initiated) response, and allowIdpInitiated is off for this IdP',
       );
     await this.recordAssertion(assertion);
-    const pending = requestId === undefined ? undefined : await this.completeRequest(requestId);
+    const pending = requestId === undefined ? undefined : await this.completeRequest(requestId, binding);
     return { identity, returnTo: pending?.returnTo };
   }
 
@@ -384,7 +404,7 @@ export class SamlServiceProvider {
    * Consumes the pending request a valid response answers: it must exist and belong to this IdP, and of
    * concurrent responses to it only one gets it (`take` is atomic).
    */
-  private async completeRequest(requestId: string): Promise<PendingRequest> {
+  private async completeRequest(requestId: string, binding: string | undefined): Promise<PendingRequest> {
     const unknown = () =>
       new SamlResponseError(
         'in-response-to',
@@ -392,7 +412,17 @@ export class SamlServiceProvider {
       );
     if (!/^_[0-9a-f]{40}$/.test(requestId)) throw unknown();
     const stored = await this.deps.store.once.get(REQUEST_NAMESPACE, requestId);
-    if (stored === null || (JSON.parse(stored) as PendingRequest).idp !== this.idp.id) throw unknown();
+    const pendingRequest = stored === null ? null : (JSON.parse(stored) as PendingRequest);
+    if (pendingRequest === null || pendingRequest.idp !== this.idp.id) throw unknown();
+    // Checked before the request is consumed, so a post from another browser cannot cancel it.
+    if (
+      pendingRequest.binding !== undefined &&
+      (binding === undefined || !sameText(pendingRequest.binding, bindingHash(binding)))
+    ) {
+      throw new SamlResponseError('in-response-to', 'the sign-in was started in another browser', {
+        clientMessage: 'This sign-in was started in another browser; start again from the sign-in page',
+      });
+    }
     const taken = await this.deps.store.once.take(REQUEST_NAMESPACE, requestId);
     if (taken === null)
       throw new SamlResponseError(
@@ -605,4 +635,10 @@ export async function createSamlServiceProviders(
   for (const idp of idps)
     if (idp.type === 'saml') providers.set(idp.id, await SamlServiceProvider.create(idp, deps));
   return providers;
+}
+
+function sameText(a: string, b: string): boolean {
+  const left = Buffer.from(a);
+  const right = Buffer.from(b);
+  return left.length === right.length && timingSafeEqual(left, right);
 }

@@ -398,3 +398,25 @@ describe('InResponseTo', () => {
     expect(result.returnTo).toBeUndefined();
   });
 });
+
+describe('login CSRF: a response is accepted only in the browser that started the sign-in (HTTPS)', () => {
+  it('refuses a response posted without, or with another, binding, and keeps the request for its owner', async () => {
+    const { sp } = await testServiceProvider(keys);
+    const { requestId, binding } = await sp.startSignIn('/portal', { bindToBrowser: true });
+    expect(binding).toMatch(/^[\w-]{32}$/);
+    const fixtures = samlFixtures(keys, { inResponseTo: requestId });
+    await expectRefused(
+      sp.finishSignIn(await fixtures.responseUnsignedAssertionSigned()),
+      'in-response-to',
+      /another browser/,
+    );
+    await expectRefused(
+      sp.finishSignIn(await fixtures.responseUnsignedAssertionSigned(), 'x'.repeat(32)),
+      'in-response-to',
+      /another browser/,
+    );
+    // The attempts above did not consume the request: its own browser still completes it.
+    const { returnTo } = await sp.finishSignIn(await fixtures.responseUnsignedAssertionSigned(), binding);
+    expect(returnTo).toBe('/portal');
+  });
+});

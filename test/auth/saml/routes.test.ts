@@ -75,17 +75,36 @@ describe('GET /auth/saml/:idp/login', () => {
 });
 
 describe('POST /auth/saml/:idp/acs', () => {
+  /** Starts a sign-in; the fixtures answer its request, `binding` is the browser-binding cookie it set. */
   async function startedIn(app: express.Express, returnTo = '/reports') {
     const start = await request(app).get(`/auth/saml/corp/login?returnTo=${encodeURIComponent(returnTo)}`);
     const { id } = await keys.idp.authnRequestFrom(new URL(start.headers.location!));
-    return samlFixtures(keys, { inResponseTo: id });
+    const setCookie = (start.headers['set-cookie'] as unknown as string[] | undefined) ?? [];
+    const bindingLine = setCookie.find((line) => line.startsWith('__Host-fp_saml_binding='));
+    expect(bindingLine).toMatch(/HttpOnly/);
+    expect(bindingLine).toMatch(/Secure/);
+    expect(bindingLine).toMatch(/SameSite=None/);
+    const binding = bindingLine!.split(';')[0]!;
+    return Object.assign(samlFixtures(keys, { inResponseTo: id }), { binding });
   }
+
+  it('refuses a response posted by a browser that did not start the sign-in (login CSRF)', async () => {
+    const { app } = await samlApp();
+    const fixtures = await startedIn(app);
+    const res = await request(app)
+      .post('/auth/saml/corp/acs')
+      .type('form')
+      .send({ SAMLResponse: await fixtures.responseUnsignedAssertionSigned() });
+    expect(res.status).not.toBe(303);
+    expect(res.text).toContain('another browser');
+  });
 
   it('starts a login session (HttpOnly, Secure, SameSite=Lax cookie) and returns to where the user was going', async () => {
     const { app, loginSessions, cookies } = await samlApp();
     const fixtures = await startedIn(app);
     const res = await request(app)
       .post('/auth/saml/corp/acs')
+      .set('Cookie', fixtures.binding)
       .type('form')
       .send({ SAMLResponse: await fixtures.responseUnsignedAssertionSigned(), RelayState: '//evil.example' });
     expect(res.status).toBe(303);
@@ -114,7 +133,7 @@ describe('POST /auth/saml/:idp/acs', () => {
     const fixtures = await startedIn(app);
     const res = await request(app)
       .post('/auth/saml/corp/acs')
-      .set('Cookie', `${cookies.sessionCookie}=${earlier.id}`)
+      .set('Cookie', `${cookies.sessionCookie}=${earlier.id}; ${fixtures.binding}`)
       .type('form')
       .send({ SAMLResponse: await fixtures.responseUnsignedAssertionSigned() });
     expect(res.status).toBe(303);
