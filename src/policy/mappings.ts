@@ -1,6 +1,7 @@
 import type { Identity } from '../auth/identity.js';
 import type { MappingConfig, RoleConfig } from '../config/schema.js';
 import { AccessDeniedError } from '../errors.js';
+import { matchesGlob } from './glob.js';
 import type { GrantReason, RoleChoice } from './types.js';
 
 /**
@@ -12,38 +13,11 @@ import type { GrantReason, RoleChoice } from './types.js';
  */
 
 /**
- * Glob match over whole strings: `*` matches any run of characters (also none), `?` exactly one character
- * (one Unicode code point); everything else matches itself. No escape syntax.
- *
- * No RegExp is built from configuration text. The classic two-pointer algorithm with one backtrack point
- * (the last `*`) runs in O(pattern × text) time in the worst case and constant extra space, so a pattern
- * such as `*a*a*a*a*b` cannot make it explode the way a backtracking regex would.
+ * Glob match over whole group names: `*` any run of characters, `?` one character (see glob.ts: the
+ * same ReDoS-free matcher policies use, never a RegExp built from configuration text).
  */
 export function matchesGroupPattern(pattern: string, group: string): boolean {
-  const p = Array.from(pattern);
-  const t = Array.from(group);
-  let pi = 0;
-  let ti = 0;
-  let starPi = -1; // index of the last `*` seen in the pattern
-  let starTi = 0; // where in the text that `*` currently stops
-  while (ti < t.length) {
-    const pc = p[pi];
-    if (pc === '*') {
-      starPi = pi++;
-      starTi = ti;
-    } else if (pc !== undefined && (pc === '?' || pc === t[ti])) {
-      pi++;
-      ti++;
-    } else if (starPi !== -1) {
-      // Let the last `*` swallow one more character and retry from just after it.
-      pi = starPi + 1;
-      ti = ++starTi;
-    } else {
-      return false;
-    }
-  }
-  while (p[pi] === '*') pi++;
-  return pi === p.length;
+  return matchesGlob(pattern, group);
 }
 
 function mappingMatches(mapping: MappingConfig, group: string): boolean {
