@@ -34,7 +34,7 @@ export function safeReturnTo(value: unknown): string {
  * cross-site subrequests or posts. Shared by every browser sign-in (OIDC callback, SAML ACS).
  */
 export async function beginLoginSession(
-  deps: Pick<AuthRouteDeps, 'loginSessions' | 'cookies' | 'sessionTtlMs'>,
+  deps: Pick<AuthRouteDeps, 'loginSessions' | 'cookies' | 'sessionTtlMs' | 'logger'>,
   req: Request,
   res: Response,
   identity: Identity,
@@ -51,6 +51,10 @@ export async function beginLoginSession(
       sameSite: 'lax',
       maxAge: deps.sessionTtlMs / 1000,
     }),
+  );
+  deps.logger.info(
+    { event: 'signin.succeeded', idp: identity.idp, username: identity.username },
+    'signed in',
   );
 }
 
@@ -129,10 +133,6 @@ export function authRoutes(deps: AuthRouteDeps): Router {
       return;
     }
     await beginLoginSession(deps, req, res, result.identity);
-    deps.logger.info(
-      { event: 'signin.succeeded', idp: signIn.idp.id, username: result.identity.username },
-      'signed in',
-    );
     res.redirect(303, result.returnTo);
   });
 

@@ -123,10 +123,6 @@ export function samlRoutes(deps: SamlRouteDeps): Router {
       return;
     }
     await beginLoginSession(deps, req, res, result.identity);
-    deps.logger.info(
-      { event: 'signin.succeeded', idp: provider.idp.id, username: result.identity.username },
-      'signed in',
-    );
     res.redirect(303, result.returnTo ?? safeReturnTo(body.RelayState));
   });
 
