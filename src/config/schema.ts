@@ -392,7 +392,10 @@ export const serviceAccountSchema = z.strictObject({
 
 const adminSchema = z
   .strictObject({
-    groups: z.array(z.string().min(1)).default([]).describe('IdP groups whose members are admins.'),
+    groups: z
+      .array(z.string().min(1))
+      .default([])
+      .describe('IdP groups whose members are admins (the admin API is not built yet; validated only).'),
     tokens: z
       .array(
         z.strictObject({
@@ -401,7 +404,7 @@ const adminSchema = z
         }),
       )
       .default([])
-      .describe('Admin API tokens, stored as the hex SHA-256 of the token.'),
+      .describe('Admin API tokens, stored as the hex SHA-256 of the token (the admin API is not built yet).'),
   })
   .prefault({});
 
