@@ -10,6 +10,8 @@ const USAGE = `fedproxy — identity-federation proxy
 Usage:
   fedproxy serve [--config FILE] [--dev]   start the server (FEDPROXY_CONFIG names the file too)
   fedproxy keys generate --dir DIR         write a new key set (Ed25519 signer + HMAC derivation key) into DIR
+  fedproxy audit export [--config FILE] [--dev] [--verify] [--after ID]
+                                           export the audit trail as JSON lines; --verify checks its hash chain
   fedproxy service-accounts generate --name NAME
                                            print a new long-term key pair for GetFederationToken
   fedproxy help                            this text
@@ -97,6 +99,8 @@ async function main(argv: string[]): Promise<void> {
       return keys(rest);
     case 'service-accounts':
       return serviceAccounts(rest);
+    case 'audit':
+      return (await import('./audit.js')).auditCommand(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -1,8 +1,8 @@
+import type { AuditActor, AuditLog } from '../audit/index.js';
 import type { Identity } from '../auth/identity.js';
 import { principalId } from '../auth/identity.js';
 import type { IdpConfig } from '../config/schema.js';
 import { AccessDeniedError } from '../errors.js';
-import type { Logger } from '../log.js';
 import type { GrantRequest } from '../policy/grants.js';
 import type { Grant } from '../policy/types.js';
 import type { RoleResolver } from '../policy/role-resolver.js';
@@ -12,7 +12,11 @@ import type { CredentialMinter } from './mint.js';
 /**
  * The one path from "this identity asks for this role" to credentials, shared by every entry point
  * (JSON API, container credentials, portal, STS): resolve the grant, bind the lifetime to the IdP token
- * when the IdP is configured so, mint. Denials are logged with the principal and the reason.
+ * when the IdP is configured so, mint, and audit.
+ *
+ * Auditing fails closed for what it hands out: credentials whose mint or reuse could not be recorded are
+ * not returned (the request fails, 503 when the store is down). A denial whose record fails is still a
+ * denial (the audit log has already logged the failure at error level).
  */
 export class CredentialIssuer {
   readonly #idps: Map<string, IdpConfig>;
@@ -21,7 +25,7 @@ export class CredentialIssuer {
     private readonly resolver: RoleResolver,
     private readonly minter: CredentialMinter,
     idps: readonly IdpConfig[],
-    private readonly logger: Logger,
+    private readonly audit: AuditLog,
   ) {
     this.#idps = new Map(idps.map((idp) => [idp.id, idp]));
   }
@@ -32,23 +36,22 @@ export class CredentialIssuer {
       grant = this.resolver.grantFor(identity, roleName, request);
     } catch (error) {
       if (error instanceof AccessDeniedError) {
-        this.logger.info(
-          {
-            event: 'credentials.denied',
-            principal: principalId(identity),
-            idp: identity.idp,
+        await this.audit
+          .record({
+            type: 'credentials.denied',
+            actor: actorOf(identity),
             role: roleName.slice(0, 64),
+            code: error.code,
             reason: error.message,
-          },
-          'credentials denied',
-        );
+          })
+          .catch(() => undefined);
       }
       throw error;
     }
     return this.mintGrant(identity, grant);
   }
 
-  /** Mints for a grant built elsewhere (GetFederationToken), with the same binding and logging. */
+  /** Mints for a grant built elsewhere (GetFederationToken), with the same binding and auditing. */
   async mintGrant(identity: Identity, grant: Grant): Promise<IssuedCredentials> {
     const bound = this.#idps.get(identity.idp)?.bindCredentialsToToken === true;
     const credentials = await this.minter.mintCredentials(
@@ -56,19 +59,28 @@ export class CredentialIssuer {
       grant,
       bound && identity.expiresAt !== undefined ? { notAfter: identity.expiresAt } : {},
     );
-    this.logger.info(
-      {
-        event: credentials.reused ? 'credentials.reused' : 'credentials.minted',
-        principal: principalId(identity),
-        username: identity.username,
-        idp: identity.idp,
-        role: grant.role.name,
-        sessionId: credentials.sessionId,
-        accessKeyId: credentials.accessKeyId,
-        expiresAt: credentials.expiration.toISOString(),
-      },
-      credentials.reused ? 'credentials reused' : 'credentials minted',
+    const common = {
+      actor: actorOf(identity),
+      sessionId: credentials.sessionId,
+      accessKeyId: credentials.accessKeyId,
+      role: grant.role.name,
+      expiresAt: credentials.expiration.getTime(),
+    };
+    await this.audit.record(
+      credentials.reused
+        ? { type: 'credentials.reused', ...common }
+        : {
+            type: 'credentials.minted',
+            ...common,
+            durationSeconds: grant.durationSeconds,
+            sessionName: grant.sessionName,
+            sessionPolicy: grant.sessionPolicy !== undefined,
+          },
     );
     return credentials;
   }
+}
+
+export function actorOf(identity: Identity): AuditActor {
+  return { principal: principalId(identity), username: identity.username, idp: identity.idp };
 }

@@ -4,6 +4,8 @@ import type { Identity } from '../auth/identity.js';
 import type { LoginSessions } from '../auth/login-session.js';
 import { STATE_TTL_MS, type OidcBrowserSignIn } from '../auth/oidc/browser.js';
 import { AppError, NotFoundError } from '../errors.js';
+import type { AuditLog } from '../audit/index.js';
+import { actorOf } from '../credentials/issuer.js';
 import type { Logger } from '../log.js';
 import { callerOf, readCookie, requireCsrf, type CookieSettings } from './authenticate.js';
 import type { PortalViews } from './views.js';
@@ -18,6 +20,7 @@ export interface AuthRouteDeps {
   limits: { signIn: RequestHandler };
   views: PortalViews;
   logger: Logger;
+  audit: AuditLog;
 }
 
 /** Only same-site relative paths: never `//host`, `/\host` or an absolute URL (open redirect). */
@@ -34,7 +37,7 @@ export function safeReturnTo(value: unknown): string {
  * cross-site subrequests or posts. Shared by every browser sign-in (OIDC callback, SAML ACS).
  */
 export async function beginLoginSession(
-  deps: Pick<AuthRouteDeps, 'loginSessions' | 'cookies' | 'sessionTtlMs' | 'logger'>,
+  deps: Pick<AuthRouteDeps, 'loginSessions' | 'cookies' | 'sessionTtlMs' | 'logger' | 'audit'>,
   req: Request,
   res: Response,
   identity: Identity,
@@ -52,10 +55,12 @@ export async function beginLoginSession(
       maxAge: deps.sessionTtlMs / 1000,
     }),
   );
-  deps.logger.info(
-    { event: 'signin.succeeded', idp: identity.idp, username: identity.username },
-    'signed in',
-  );
+  await deps.audit.record({
+    type: 'signin.succeeded',
+    method: identity.protocol === 'saml' ? 'saml' : 'oidc',
+    actor: actorOf(identity),
+    groups: identity.groups.length,
+  });
 }
 
 /**
@@ -63,25 +68,37 @@ export async function beginLoginSession(
  * the IdP's raw response), answered with the failure page and the error's status. Errors that are not
  * the client's (status >= 500) are rethrown for the error handler.
  */
-export function renderSignInFailure(
-  deps: Pick<AuthRouteDeps, 'views' | 'logger'>,
+export async function renderSignInFailure(
+  deps: Pick<AuthRouteDeps, 'views' | 'logger' | 'audit'>,
   res: Response,
   idp: string,
+  method: 'oidc' | 'saml',
   error: unknown,
-): void {
+): Promise<void> {
   const appError = error instanceof AppError ? error : undefined;
   const details = error as { reason?: unknown; check?: unknown };
+  const reason = typeof details.reason === 'string' ? details.reason : (error as Error).message;
   deps.logger.info(
     {
       event: 'signin.failed',
       idp,
       code: appError?.code,
       ...(typeof details.check === 'string' ? { check: details.check } : {}),
-      reason: typeof details.reason === 'string' ? details.reason : (error as Error).message,
+      reason,
       cause: appError?.cause,
     },
     'sign-in failed',
   );
+  // A failed audit write is already logged at error level; the refusal stands either way.
+  await deps.audit
+    .record({
+      type: 'signin.failed',
+      method,
+      actor: { idp },
+      code: typeof details.check === 'string' ? details.check : (appError?.code ?? 'InternalError'),
+      reason: reason.slice(0, 500),
+    })
+    .catch(() => undefined);
   if (appError === undefined || !appError.expose) throw error;
   res
     .status(appError.status)
@@ -129,7 +146,7 @@ export function authRoutes(deps: AuthRouteDeps): Router {
       callbackUrl.search = new URL(req.originalUrl, deps.publicUrl).search;
       result = await signIn.finish(callbackUrl, readCookie(req, bindingCookie));
     } catch (error) {
-      renderSignInFailure(deps, res, signIn.idp.id, error);
+      await renderSignInFailure(deps, res, signIn.idp.id, 'oidc', error);
       return;
     }
     await beginLoginSession(deps, req, res, result.identity);

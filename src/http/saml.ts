@@ -4,6 +4,7 @@ import type { LoginSessions } from '../auth/login-session.js';
 import { SamlResponseError } from '../auth/saml/refusal.js';
 import { REQUEST_TTL_MS, type SamlServiceProvider } from '../auth/saml/service-provider.js';
 import { NotFoundError } from '../errors.js';
+import type { AuditLog } from '../audit/index.js';
 import type { Logger } from '../log.js';
 import { beginLoginSession, renderSignInFailure, safeReturnTo } from './auth.js';
 import { readCookie, type CookieSettings } from './authenticate.js';
@@ -21,6 +22,7 @@ export interface SamlRouteDeps {
   limits: { signIn: RequestHandler };
   views: PortalViews;
   logger: Logger;
+  audit: AuditLog;
 }
 
 /**
@@ -80,11 +82,7 @@ export function samlRoutes(deps: SamlRouteDeps): Router {
           : type === 'parameters.too.many' || type === 'entity.parse.failed'
             ? new SamlResponseError('encoding', 'the ACS form body is malformed')
             : error;
-      try {
-        renderSignInFailure(deps, res, provider.idp.id, refusal);
-      } catch (unexpected) {
-        next(unexpected);
-      }
+      renderSignInFailure(deps, res, provider.idp.id, 'saml', refusal).catch(next);
     });
   };
 
@@ -119,7 +117,7 @@ export function samlRoutes(deps: SamlRouteDeps): Router {
         throw new SamlResponseError('encoding', 'the ACS form has no SAMLResponse');
       result = await provider.finishSignIn(body.SAMLResponse, readCookie(req, SAML_BINDING_COOKIE));
     } catch (error) {
-      renderSignInFailure(deps, res, provider.idp.id, error);
+      await renderSignInFailure(deps, res, provider.idp.id, 'saml', error);
       return;
     }
     await beginLoginSession(deps, req, res, result.identity);

@@ -6,6 +6,7 @@
 import express from 'express';
 import request from 'supertest';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { AuditLog } from '../../../src/audit/index.js';
 import { LoginSessions } from '../../../src/auth/login-session.js';
 import { systemClock } from '../../../src/clock.js';
 import { cookieSettings } from '../../../src/http/authenticate.js';
@@ -46,6 +47,7 @@ async function samlApp(config: Record<string, unknown> = {}) {
       limits: { signIn: (_req, _res, next) => next() },
       views: new PortalViews({ productName: 'fedproxy', devMode: false }),
       logger,
+      audit: new AuditLog({ store, logger }),
     }),
   );
   app.use(handleErrors(logger));
