@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import express, { type Express, type Request } from 'express';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
+import { AuditLog } from './audit/index.js';
 import { createDevIdpFromConfig, mountDevIdp, type DevIdentityProvider } from './auth/dev-idp/index.js';
 import { LoginSessions } from './auth/login-session.js';
 import { WorkloadTokenVerifier } from './auth/oidc/bearer.js';
@@ -15,6 +16,7 @@ import { CredentialIssuer } from './credentials/issuer.js';
 import { loadKeyRing, type KeyRing } from './credentials/keys.js';
 import { LivenessChecker } from './credentials/liveness.js';
 import { CredentialMinter } from './credentials/mint.js';
+import { RevocationService } from './credentials/revocation.js';
 import { RequestAuthorizer } from './credentials/authorize.js';
 import { SigV4Verifier } from './credentials/sigv4.js';
 import { SessionVerifier } from './credentials/verify.js';
@@ -49,6 +51,7 @@ export interface Services {
   store: Store;
   keys: KeyRing;
   liveness: LivenessChecker;
+  revocations: RevocationService;
   minter: CredentialMinter;
   verifier: SessionVerifier;
   sigv4: SigV4Verifier;
@@ -63,6 +66,7 @@ export interface Services {
   /** SAML service providers per SAML IdP id. */
   samlProviders: Map<string, SamlServiceProvider>;
   metrics: Metrics;
+  audit: AuditLog;
   /** The embedded development IdP, when `devIdp.enabled`. */
   devIdp?: DevIdentityProvider;
 }
@@ -94,7 +98,7 @@ export async function buildServices(config: LoadedConfig, options: BuildOptions 
       clock,
       onConnectionError: (error) => logger.warn({ err: error }, 'store connection error'),
     });
-  const liveness = new LivenessChecker(store, clock);
+  const liveness = new LivenessChecker(store, clock, { maxStalenessMs: config.revocation.maxStalenessMs });
   const { issuer: tokenIssuer } = config.credentials;
   const minter = new CredentialMinter(store, keys, liveness, clock, {
     accountId: config.accountId,
@@ -122,6 +126,7 @@ export async function buildServices(config: LoadedConfig, options: BuildOptions 
         }),
       ]),
   );
+  const audit = new AuditLog({ store, logger, clock });
   const devIdp = await createDevIdpFromConfig(config, {
     onServerError: (error) => logger.error({ err: error }, 'development IdP error'),
   });
@@ -132,13 +137,17 @@ export async function buildServices(config: LoadedConfig, options: BuildOptions 
     store,
     keys,
     liveness,
+    revocations: new RevocationService(store, liveness, clock, {
+      maxClockSkewSeconds: config.credentials.maxClockSkewSeconds,
+    }),
     minter,
     verifier,
     sigv4,
     authorizer: new RequestAuthorizer(verifier, sigv4, clock, config.accountId),
     serviceAccounts: new ServiceAccounts(config.serviceAccounts),
     resolver,
-    issuer: new CredentialIssuer(resolver, minter, config.idps, logger),
+    issuer: new CredentialIssuer(resolver, minter, config.idps, audit),
+    audit,
     loginSessions: new LoginSessions(store, clock, {
       idleTimeoutMs: config.session.idleTimeoutSeconds * 1000,
       absoluteTimeoutMs: config.session.absoluteTimeoutSeconds * 1000,
@@ -257,6 +266,7 @@ export function createApp(services: Services): Express {
       limits,
       views,
       logger,
+      audit: services.audit,
     }),
   );
 
@@ -296,6 +306,7 @@ export function createApp(services: Services): Express {
       limits,
       views,
       logger,
+      audit: services.audit,
     }),
   );
   app.use(

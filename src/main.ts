@@ -3,6 +3,7 @@ import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { buildServices, createApp, type BuildOptions, type Services } from './app.js';
+import { startRevocationListener } from './credentials/revocation.js';
 import type { LoadedConfig } from './config/load.js';
 
 /**
@@ -26,6 +27,8 @@ function splitListen(listen: string): { host: string; port: number } {
 
 export async function startServer(config: LoadedConfig, options: BuildOptions = {}): Promise<RunningServer> {
   const services = await buildServices(config, options);
+  // Every instance drops cached liveness when any instance revokes (see revocation.maxStalenessMs).
+  const stopRevocationListener = await startRevocationListener(services.store, services.liveness);
   const app = createApp(services);
   const tls = config.server.tls;
   const server: Server = tls
@@ -59,6 +62,7 @@ export async function startServer(config: LoadedConfig, options: BuildOptions = 
       await drained;
       clearInterval(sweep);
       clearTimeout(grace);
+      await stopRevocationListener();
       await services.devIdp?.close();
       await services.store.close();
     })();

@@ -45,19 +45,144 @@ export function scopesCovering(
 
 export type Liveness = { live: true } | { live: false; reason: string };
 
+export interface LivenessOptions {
+  /**
+   * How long (ms, by the injected clock) a positive answer about a session's not-before marks may be
+   * reused without asking the store again. 0 (the default) asks the store on every check.
+   */
+  maxStalenessMs?: number;
+  /** Bound on the sessions held in the cache; the oldest entry is dropped when it is full. */
+  maxEntries?: number;
+}
+
+const DEFAULT_MAX_ENTRIES = 10_000;
+
+/** A positive answer: the session was live against its scopes' marks as read at `checkedAt`. */
+interface CachedAnswer {
+  /** The scopes the answer was computed for; an entry is only used for a record with the same scopes. */
+  scopes: readonly string[];
+  issuedAt: number;
+  /** Clock time taken *before* the store was asked, so the answer's age is never understated. */
+  checkedAt: number;
+}
+
+/**
+ * Decides whether a session is still live.
+ *
+ * Cache contract (bounded staleness): with `maxStalenessMs > 0`, a positive answer about the not-before
+ * marks covering a session may be served from an in-process cache, keyed by sid, for less than
+ * `maxStalenessMs`. Everything on the record itself (revokedAt, expiresAt) is checked on every call from
+ * the record the caller passes in (callers read it from the store each time). Negative answers are never
+ * cached, and a store that cannot be asked rejects (nothing is cached as live from a failed read).
+ *
+ * `invalidate` drops cached answers; RevocationService calls it synchronously after its store write and
+ * before it returns, and the revocation listener calls it for revocations made on other instances. A check
+ * that was already asking the store when an invalidation happened does not put its (possibly pre-revocation)
+ * answer into the cache: a generation counter is compared before storing.
+ */
 export class LivenessChecker {
+  private readonly maxStalenessMs: number;
+  private readonly maxEntries: number;
+  private readonly cache = new Map<string, CachedAnswer>();
+  /** Bumped by every invalidation; an answer read under an older generation is not cached. */
+  private generation = 0;
+
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
-  ) {}
+    options: LivenessOptions = {},
+  ) {
+    this.maxStalenessMs = options.maxStalenessMs ?? 0;
+    this.maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+    if (!Number.isSafeInteger(this.maxStalenessMs) || this.maxStalenessMs < 0)
+      throw new RangeError(`maxStalenessMs must be a non-negative integer, got ${this.maxStalenessMs}`);
+    if (!Number.isSafeInteger(this.maxEntries) || this.maxEntries < 1)
+      throw new RangeError(`maxEntries must be a positive integer, got ${this.maxEntries}`);
+  }
 
-  async check(record: SessionRecord): Promise<Liveness> {
-    if (record.revokedAt !== undefined) return { live: false, reason: 'session revoked' };
-    if (record.expiresAt <= this.clock.now()) return { live: false, reason: 'session expired' };
-    const marks = await this.store.notBefore.get(scopesCovering(record));
+  /**
+   * `fresh: true` skips the cache (the answer read is still cached for others): for handing out an
+   * existing session again (credential reuse), where a stale "live" would give out revoked credentials.
+   */
+  async check(record: SessionRecord, options: { fresh?: boolean } = {}): Promise<Liveness> {
+    if (record.revokedAt !== undefined) return this.dead(record.sid, 'session revoked');
+    const now = this.clock.now();
+    if (record.expiresAt <= now) return this.dead(record.sid, 'session expired');
+    const scopes = scopesCovering(record);
+    if (options.fresh !== true && this.cachedLive(record, scopes, now)) return { live: true };
+
+    const generation = this.generation;
+    const marks = await this.store.notBefore.get(scopes);
     for (const [scope, notBefore] of marks) {
-      if (record.issuedAt < notBefore) return { live: false, reason: `revoked (${scope})` };
+      if (record.issuedAt < notBefore) return this.dead(record.sid, `revoked (${scope})`);
+    }
+    if (this.maxStalenessMs > 0 && generation === this.generation) {
+      this.remember(record.sid, { scopes, issuedAt: record.issuedAt, checkedAt: now });
     }
     return { live: true };
   }
+
+  /**
+   * Drops cached answers a revocation may affect: `session:<sid>` drops that session, a not-before scope
+   * key drops the sessions it covers, `global` or no key drops everything. Synchronous, so a caller that
+   * has written a revocation to the store and then invalidates knows that no check starting afterwards
+   * on this instance is answered from before the revocation.
+   */
+  invalidate(key?: string): void {
+    this.generation++;
+    if (key === undefined || key === scopeKey({ kind: 'global' })) {
+      this.cache.clear();
+      return;
+    }
+    if (key.startsWith(SESSION_KEY_PREFIX)) {
+      this.cache.delete(key.slice(SESSION_KEY_PREFIX.length));
+      return;
+    }
+    for (const [sid, answer] of this.cache) {
+      if (answer.scopes.includes(key)) this.cache.delete(sid);
+    }
+  }
+
+  /** How many sessions have a cached answer (for metrics and tests). */
+  get cachedSessions(): number {
+    return this.cache.size;
+  }
+
+  private cachedLive(record: SessionRecord, scopes: readonly string[], now: number): boolean {
+    if (this.maxStalenessMs === 0) return false;
+    const answer = this.cache.get(record.sid);
+    if (answer === undefined) return false;
+    const fresh =
+      now >= answer.checkedAt && // a clock that went back makes the age unknown
+      now - answer.checkedAt < this.maxStalenessMs &&
+      answer.issuedAt === record.issuedAt &&
+      sameScopes(answer.scopes, scopes);
+    if (!fresh) this.cache.delete(record.sid);
+    return fresh;
+  }
+
+  private remember(sid: string, answer: CachedAnswer): void {
+    this.cache.delete(sid);
+    if (this.cache.size >= this.maxEntries) {
+      const oldest = this.cache.keys().next();
+      if (oldest.done !== true) this.cache.delete(oldest.value);
+    }
+    this.cache.set(sid, answer);
+  }
+
+  private dead(sid: string, reason: string): Liveness {
+    if (this.maxStalenessMs > 0) this.cache.delete(sid);
+    return { live: false, reason };
+  }
+}
+
+/** The key of a one-session revocation, as published and passed to `invalidate`: `session:<sid>`. */
+export const SESSION_KEY_PREFIX = 'session:';
+
+export function sessionKey(sid: string): string {
+  return `${SESSION_KEY_PREFIX}${sid}`;
+}
+
+function sameScopes(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((scope, i) => scope === b[i]);
 }

@@ -75,7 +75,8 @@ export function policyHash(policy: string, sessionPolicy: string | undefined): s
  * `reuseWindowSeconds` gets the same live session back, so SDK refresh storms do not create a session per
  * call. The pointer to the reusable session is claimed with set-if-absent *before* the session is written,
  * so concurrent callers converge on one session; a pointer to a session that is no longer live is dropped.
- * A revoked session is never reused: reuse goes through the same liveness check as verification.
+ * A revoked session is never reused: reuse goes through the same liveness check as verification, always
+ * against the store (never a cached answer).
  */
 export class CredentialMinter {
   constructor(
@@ -183,7 +184,9 @@ export class CredentialMinter {
   private async reusable(record: SessionRecord, now: number, minRemainingMs: number): Promise<boolean> {
     if (this.keys.find(record.kid) === undefined) return false;
     if (record.expiresAt - now < minRemainingMs) return false;
-    return (await this.liveness.check(record)).live;
+    // Always asked of the store, never the liveness cache: a session revoked on another instance a
+    // moment ago must not be handed out again.
+    return (await this.liveness.check(record, { fresh: true })).live;
   }
 
   /** The credentials of a stored session: the secret is re-derived and the token re-signed (Ed25519 is deterministic). */

@@ -9,6 +9,11 @@ import type { Store } from '../../src/store/types.js';
 export interface TestStoreKind {
   kind: 'memory' | 'redis';
   make(clock: Clock): Store;
+  /**
+   * Another Store object on the last store's key prefix (Redis only): a second fedproxy instance sharing
+   * the first one's Redis. In-process instances on the memory store share one store object instead.
+   */
+  twin?(clock: Clock): Store;
   /** Every key and value the last store made wrote (Redis only), for "what is at rest" checks. */
   dump?(): Promise<string[]>;
   /** Deletes the last store's keys matching a pattern (Redis only), to simulate data loss. */
@@ -54,6 +59,12 @@ export function redisStoreKind(): TestStoreKind {
     kind: 'redis',
     make(clock) {
       keyPrefix = `${runPrefix}${++made}:`;
+      return createStore(
+        { type: 'redis', redis: { url, keyPrefix, commandTimeoutMs: 2000 }, auditMaxLength: 1000 },
+        { clock },
+      );
+    },
+    twin(clock) {
       return createStore(
         { type: 'redis', redis: { url, keyPrefix, commandTimeoutMs: 2000 }, auditMaxLength: 1000 },
         { clock },
