@@ -20,6 +20,7 @@ import { RevocationService } from './credentials/revocation.js';
 import { RequestAuthorizer } from './credentials/authorize.js';
 import { SigV4Verifier } from './credentials/sigv4.js';
 import { SessionVerifier } from './credentials/verify.js';
+import { adminRoutes } from './http/admin.js';
 import { authRoutes } from './http/auth.js';
 import { samlRoutes } from './http/saml.js';
 import { authorizeRoutes } from './http/authorize.js';
@@ -31,6 +32,7 @@ import { jwksRoutes } from './http/jwks.js';
 import { Metrics } from './http/metrics.js';
 import { portalRoutes } from './http/portal.js';
 import { rateLimiters } from './http/rate-limit.js';
+import { sessionRoutes } from './http/sessions.js';
 import { assumeRoleWithSaml } from './http/sts-saml.js';
 import { getCallerIdentity, getFederationToken } from './http/sts-signed.js';
 import { stsRoutes } from './http/sts.js';
@@ -318,6 +320,27 @@ export function createApp(services: Services): Express {
       authenticate: sessionOrToken,
       authenticateRawToken: authenticate(authDeps, { allowRawToken: true, allowSession: false }),
       limits,
+    }),
+  );
+
+  app.use(
+    sessionRoutes({
+      sessions: services.store.sessions,
+      revocations: services.revocations,
+      audit: services.audit,
+      publicUrl,
+      authenticate: sessionOrToken,
+    }),
+  );
+  app.use(
+    '/admin/v1',
+    adminRoutes({
+      store: services.store,
+      revocations: services.revocations,
+      audit: services.audit,
+      admin: config.admin,
+      publicUrl,
+      authenticate: sessionOrToken,
     }),
   );
 

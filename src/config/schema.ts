@@ -395,7 +395,7 @@ const adminSchema = z
     groups: z
       .array(z.string().min(1))
       .default([])
-      .describe('IdP groups whose members are admins (the admin API is not built yet; validated only).'),
+      .describe('IdP groups whose members may use the admin API (/admin/v1).'),
     tokens: z
       .array(
         z.strictObject({
@@ -404,7 +404,7 @@ const adminSchema = z
         }),
       )
       .default([])
-      .describe('Admin API tokens, stored as the hex SHA-256 of the token (the admin API is not built yet).'),
+      .describe('Admin API tokens (Bearer), stored as the hex SHA-256 of the token.'),
   })
   .prefault({});
 
