@@ -40,6 +40,7 @@ import { PortalViews } from './http/views.js';
 import { createLogger, logSerializers, type Logger } from './log.js';
 import { RoleResolver } from './policy/role-resolver.js';
 import { createStore } from './store/index.js';
+import { instrumentStore } from './store/instrumented.js';
 import type { Store } from './store/types.js';
 
 /**
@@ -94,12 +95,19 @@ export async function buildServices(config: LoadedConfig, options: BuildOptions 
     ephemeral: config.keys.ephemeral,
   });
   for (const warning of warnings) logger.warn(warning);
-  const store =
+  const metrics = new Metrics({
+    processMetrics: options.processMetrics ?? true,
+    roles: config.roles.map((role) => role.name),
+  });
+  // Every store call is timed and its failures counted (fedproxy_store_*).
+  const store = instrumentStore(
     options.store ??
-    createStore(config.store, {
-      clock,
-      onConnectionError: (error) => logger.warn({ err: error }, 'store connection error'),
-    });
+      createStore(config.store, {
+        clock,
+        onConnectionError: (error) => logger.warn({ err: error }, 'store connection error'),
+      }),
+    metrics,
+  );
   const liveness = new LivenessChecker(store, clock, { maxStalenessMs: config.revocation.maxStalenessMs });
   const { issuer: tokenIssuer } = config.credentials;
   const minter = new CredentialMinter(store, keys, liveness, clock, {
@@ -139,16 +147,20 @@ export async function buildServices(config: LoadedConfig, options: BuildOptions 
     store,
     keys,
     liveness,
-    revocations: new RevocationService(store, liveness, clock, {
-      maxClockSkewSeconds: config.credentials.maxClockSkewSeconds,
-    }),
+    revocations: new RevocationService(
+      store,
+      liveness,
+      clock,
+      { maxClockSkewSeconds: config.credentials.maxClockSkewSeconds },
+      metrics,
+    ),
     minter,
     verifier,
     sigv4,
     authorizer: new RequestAuthorizer(verifier, sigv4, clock, config.accountId),
     serviceAccounts: new ServiceAccounts(config.serviceAccounts),
     resolver,
-    issuer: new CredentialIssuer(resolver, minter, config.idps, audit),
+    issuer: new CredentialIssuer(resolver, minter, config.idps, audit, metrics),
     audit,
     loginSessions: new LoginSessions(store, clock, {
       idleTimeoutMs: config.session.idleTimeoutSeconds * 1000,
@@ -162,7 +174,7 @@ export async function buildServices(config: LoadedConfig, options: BuildOptions 
       logger,
       publicUrl: config.server.publicUrl,
     }),
-    metrics: new Metrics({ processMetrics: options.processMetrics ?? true }),
+    metrics,
     ...(devIdp === undefined ? {} : { devIdp }),
   };
 }

@@ -28,7 +28,10 @@ function splitListen(listen: string): { host: string; port: number } {
 export async function startServer(config: LoadedConfig, options: BuildOptions = {}): Promise<RunningServer> {
   const services = await buildServices(config, options);
   // Every instance drops cached liveness when any instance revokes (see revocation.maxStalenessMs).
-  const stopRevocationListener = await startRevocationListener(services.store, services.liveness);
+  const stopRevocationListener = await startRevocationListener(services.store, services.liveness, {
+    observer: services.metrics,
+    clock: services.clock,
+  });
   const app = createApp(services);
   const tls = config.server.tls;
   const server: Server = tls

@@ -9,6 +9,19 @@ import type { RoleResolver } from '../policy/role-resolver.js';
 import type { IssuedCredentials } from './credentials.js';
 import type { CredentialMinter } from './mint.js';
 
+export const CREDENTIAL_OUTCOMES = ['minted', 'reused', 'denied'] as const;
+export type CredentialOutcome = (typeof CREDENTIAL_OUTCOMES)[number];
+
+/** Told the outcome of each credential request; `Metrics` implements it. Must not throw. */
+export interface CredentialObserver {
+  /**
+   * `minted`/`reused`: credentials were handed out (after their audit record was stored). `denied`: the
+   * identity may not have them (AccessDeniedError). `role` is the requested role name as given, which
+   * for a denial may be any string: the observer bounds it before using it as a label.
+   */
+  credential(outcome: CredentialOutcome, role: string): void;
+}
+
 /**
  * The one path from "this identity asks for this role" to credentials, shared by every entry point
  * (JSON API, container credentials, portal, STS): resolve the grant, bind the lifetime to the IdP token
@@ -26,6 +39,7 @@ export class CredentialIssuer {
     private readonly minter: CredentialMinter,
     idps: readonly IdpConfig[],
     private readonly audit: AuditLog,
+    private readonly observer?: CredentialObserver,
   ) {
     this.#idps = new Map(idps.map((idp) => [idp.id, idp]));
   }
@@ -35,30 +49,41 @@ export class CredentialIssuer {
     try {
       grant = this.resolver.grantFor(identity, roleName, request);
     } catch (error) {
-      if (error instanceof AccessDeniedError) {
-        await this.audit
-          .record({
-            type: 'credentials.denied',
-            actor: actorOf(identity),
-            role: roleName.slice(0, 64),
-            code: error.code,
-            reason: error.message,
-          })
-          .catch(() => undefined);
-      }
+      if (error instanceof AccessDeniedError) await this.denied(identity, roleName, error);
       throw error;
     }
     return this.mintGrant(identity, grant);
   }
 
+  /** Audits and counts a denial; a failed audit write is already logged and the denial stands. */
+  private async denied(identity: Identity, roleName: string, error: AccessDeniedError): Promise<void> {
+    await this.audit
+      .record({
+        type: 'credentials.denied',
+        actor: actorOf(identity),
+        role: roleName.slice(0, 64),
+        code: error.code,
+        reason: error.message,
+      })
+      .catch(() => undefined);
+    this.observer?.credential('denied', roleName);
+  }
+
   /** Mints for a grant built elsewhere (GetFederationToken), with the same binding and auditing. */
   async mintGrant(identity: Identity, grant: Grant): Promise<IssuedCredentials> {
     const bound = this.#idps.get(identity.idp)?.bindCredentialsToToken === true;
-    const credentials = await this.minter.mintCredentials(
-      identity,
-      grant,
-      bound && identity.expiresAt !== undefined ? { notAfter: identity.expiresAt } : {},
-    );
+    let credentials;
+    try {
+      credentials = await this.minter.mintCredentials(
+        identity,
+        grant,
+        bound && identity.expiresAt !== undefined ? { notAfter: identity.expiresAt } : {},
+      );
+    } catch (error) {
+      // The minter denies when a bound IdP session ends too soon to be worth minting for.
+      if (error instanceof AccessDeniedError) await this.denied(identity, grant.role.name, error);
+      throw error;
+    }
     const common = {
       actor: actorOf(identity),
       sessionId: credentials.sessionId,
@@ -77,6 +102,7 @@ export class CredentialIssuer {
             sessionPolicy: grant.sessionPolicy !== undefined,
           },
     );
+    this.observer?.credential(credentials.reused ? 'reused' : 'minted', grant.role.name);
     return credentials;
   }
 }

@@ -1,4 +1,4 @@
-import type { Clock } from '../clock.js';
+import { systemClock, type Clock } from '../clock.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import type { Store } from '../store/types.js';
 import { scopeKey, sessionKey, type LivenessChecker, type RevocationScope } from './liveness.js';
@@ -53,6 +53,24 @@ export interface RevocationSettings {
   maxClockSkewSeconds: number;
 }
 
+/** Told of revocations; `Metrics` implements it. Must not throw. */
+export interface RevocationObserver {
+  /** This instance took a revocation (its write stands, whether or not the fan-out publish then failed). */
+  revoked(scope: RevocationScopeName): void;
+  /**
+   * A published revocation reached this instance `lagSeconds` after the revoking instance took it
+   * (`now - message.at`, so it includes the clock difference between the two; never negative).
+   */
+  revocationReceived(lagSeconds: number): void;
+}
+
+export interface RevocationListenerOptions {
+  /** Told how long each readable message took to arrive. */
+  observer?: Pick<RevocationObserver, 'revocationReceived'>;
+  /** This instance's clock, for the lag (default: the system clock). */
+  clock?: Clock;
+}
+
 const MAX_VALUE_LENGTH = 1024;
 const MAX_REASON_LENGTH = 1024;
 // C0 controls, DEL and C1 controls: never part of an id, and a log/audit injection risk.
@@ -82,6 +100,7 @@ export class RevocationService {
     private readonly liveness: LivenessChecker,
     private readonly clock: Clock,
     private readonly settings: RevocationSettings,
+    private readonly observer?: Pick<RevocationObserver, 'revoked'>,
   ) {}
 
   async revoke(request: RevocationRequest): Promise<RevocationResult> {
@@ -120,7 +139,11 @@ export class RevocationService {
     // is asynchronous and at-most-once), so this instance honours the revocation as soon as we return.
     this.liveness.invalidate(result.key);
     const message: RevocationMessage = { v: 1, key: result.key, at: now };
-    await this.store.pubsub.publish(REVOCATION_CHANNEL, JSON.stringify(message));
+    try {
+      await this.store.pubsub.publish(REVOCATION_CHANNEL, JSON.stringify(message));
+    } finally {
+      this.observer?.revoked(scope);
+    }
     return result;
   }
 }
@@ -134,24 +157,37 @@ export class RevocationService {
 export async function startRevocationListener(
   store: Store,
   liveness: LivenessChecker,
+  options: RevocationListenerOptions = {},
 ): Promise<() => Promise<void>> {
+  const { observer, clock = systemClock } = options;
   return store.pubsub.subscribe(REVOCATION_CHANNEL, (message) => {
-    liveness.invalidate(readRevocationKey(message));
+    const { key, at } = readRevocation(message);
+    liveness.invalidate(key);
+    if (observer !== undefined && at !== undefined) {
+      observer.revocationReceived(Math.max(clock.now() - at, 0) / 1000);
+    }
   });
 }
 
 /** The key of a published revocation; undefined (drop everything) for anything unreadable. */
 export function readRevocationKey(message: string): string | undefined {
+  return readRevocation(message).key;
+}
+
+/** The key and time of a published revocation; each undefined when absent or unreadable. */
+function readRevocation(message: string): { key?: string; at?: number } {
+  let parsed: unknown;
   try {
-    const parsed: unknown = JSON.parse(message);
-    if (typeof parsed === 'object' && parsed !== null && 'key' in parsed) {
-      const { key } = parsed;
-      if (typeof key === 'string' && key.length > 0) return key;
-    }
+    parsed = JSON.parse(message);
   } catch {
-    // fall through: unreadable
+    return {};
   }
-  return undefined;
+  if (typeof parsed !== 'object' || parsed === null) return {};
+  const { key, at } = parsed as Partial<Record<keyof RevocationMessage, unknown>>;
+  return {
+    ...(typeof key === 'string' && key.length > 0 ? { key } : {}),
+    ...(typeof at === 'number' && Number.isFinite(at) ? { at } : {}),
+  };
 }
 
 function validate(request: RevocationRequest): { scope: RevocationScopeName; value: string } {
