@@ -38,6 +38,7 @@ import { getCallerIdentity, getFederationToken } from './http/sts-signed.js';
 import { stsRoutes } from './http/sts.js';
 import { PortalViews } from './http/views.js';
 import { createLogger, logSerializers, type Logger } from './log.js';
+import { RoleCatalog } from './policy/role-catalog.js';
 import { RoleResolver } from './policy/role-resolver.js';
 import { createStore } from './store/index.js';
 import { instrumentStore } from './store/instrumented.js';
@@ -60,6 +61,8 @@ export interface Services {
   sigv4: SigV4Verifier;
   authorizer: RequestAuthorizer;
   serviceAccounts: ServiceAccounts;
+  /** The roles and mappings in force (stored in the config record `policy`, edited via /admin/v1). */
+  catalog: RoleCatalog;
   resolver: RoleResolver;
   issuer: CredentialIssuer;
   loginSessions: LoginSessions;
@@ -120,9 +123,13 @@ export async function buildServices(config: LoadedConfig, options: BuildOptions 
     maxClockSkewSeconds: config.credentials.maxClockSkewSeconds,
   });
   const sigv4 = new SigV4Verifier(verifier, clock);
-  const resolver = new RoleResolver(config.roles, config.mappings, {
-    maxValueLength: config.templates.maxValueLength,
+  const catalog = await RoleCatalog.open(store, {
+    seedRoles: config.roles,
+    seedMappings: config.mappings,
+    logger,
+    knownIdps: config.idps.map((idp) => idp.id),
   });
+  const resolver = new RoleResolver(catalog, { maxValueLength: config.templates.maxValueLength });
   const oidcIdps = config.idps.filter((idp): idp is OidcIdpConfig => idp.type === 'oidc');
   const signIns = new Map(
     oidcIdps
@@ -159,6 +166,7 @@ export async function buildServices(config: LoadedConfig, options: BuildOptions 
     sigv4,
     authorizer: new RequestAuthorizer(verifier, sigv4, clock, config.accountId),
     serviceAccounts: new ServiceAccounts(config.serviceAccounts),
+    catalog,
     resolver,
     issuer: new CredentialIssuer(resolver, minter, config.idps, audit, metrics),
     audit,
@@ -321,6 +329,7 @@ export function createApp(services: Services): Express {
       views,
       logger,
       audit: services.audit,
+      revocations: services.revocations,
     }),
   );
   app.use(
@@ -353,6 +362,7 @@ export function createApp(services: Services): Express {
       admin: config.admin,
       publicUrl,
       authenticate: sessionOrToken,
+      policy: { catalog: services.catalog, maxValueLength: config.templates.maxValueLength },
     }),
   );
 

@@ -61,6 +61,20 @@ export class PreconditionFailedError extends AppError {
   }
 }
 
+/** The change contradicts the current state (e.g. deleting a role that a mapping still names). */
+export class ConflictError extends AppError {
+  constructor(message: string) {
+    super(409, 'Conflict', message);
+  }
+}
+
+/** A conditional write arrived without `If-Match` (RFC 6585): read the resource, then send its ETag. */
+export class PreconditionRequiredError extends AppError {
+  constructor(message = 'Send If-Match with the ETag of the version you read') {
+    super(428, 'PreconditionRequired', message);
+  }
+}
+
 export class PayloadTooLargeError extends AppError {
   constructor(message = 'Request body too large') {
     super(413, 'PayloadTooLarge', message);

@@ -66,6 +66,7 @@ export async function startServer(config: LoadedConfig, options: BuildOptions = 
       clearInterval(sweep);
       clearTimeout(grace);
       await stopRevocationListener();
+      await services.catalog.close();
       await services.devIdp?.close();
       await services.store.close();
     })();

@@ -474,6 +474,40 @@ const logSchema = z
   })
   .prefault({});
 
+/** One cross-check failure, with its path from the root that holds `roles` and `mappings`. */
+export interface RoleAndMappingProblem {
+  path: (string | number)[];
+  message: string;
+}
+
+/**
+ * The checks that span roles and mappings (each already valid on its own): role names are unique, every
+ * role a mapping names exists, and, when `idps` is given, every mapping's idp is one of them. Shared by
+ * the configuration file and the role catalog (roles and mappings edited through the admin API).
+ */
+export function roleAndMappingProblems(
+  roles: readonly Pick<RoleConfig, 'name'>[],
+  mappings: readonly Pick<MappingConfig, 'idp' | 'roles'>[],
+  idps?: ReadonlySet<string>,
+): RoleAndMappingProblem[] {
+  const problems: RoleAndMappingProblem[] = [];
+  const names = new Set<string>();
+  roles.forEach((role, i) => {
+    if (names.has(role.name))
+      problems.push({ path: ['roles', i, 'name'], message: `duplicate role "${role.name}"` });
+    names.add(role.name);
+  });
+  mappings.forEach((mapping, i) => {
+    if (idps !== undefined && mapping.idp !== undefined && !idps.has(mapping.idp))
+      problems.push({ path: ['mappings', i, 'idp'], message: `unknown idp "${mapping.idp}"` });
+    mapping.roles.forEach((role, j) => {
+      if (!names.has(role))
+        problems.push({ path: ['mappings', i, 'roles', j], message: `unknown role "${role}"` });
+    });
+  });
+  return problems;
+}
+
 export const configSchema = z
   .strictObject({
     mode: z
@@ -542,32 +576,8 @@ export const configSchema = z
     });
     // The loader adds the embedded development IdP after validation; mappings may already name it.
     if (config.devIdp.enabled) idps.add(DEV_IDP_ID);
-    const roles = new Set<string>();
-    config.roles.forEach((role, i) => {
-      if (roles.has(role.name))
-        ctx.addIssue({
-          code: 'custom',
-          path: ['roles', i, 'name'],
-          message: `duplicate role "${role.name}"`,
-        });
-      roles.add(role.name);
-    });
-    config.mappings.forEach((mapping, i) => {
-      if (mapping.idp !== undefined && !idps.has(mapping.idp))
-        ctx.addIssue({
-          code: 'custom',
-          path: ['mappings', i, 'idp'],
-          message: `unknown idp "${mapping.idp}"`,
-        });
-      mapping.roles.forEach((role, j) => {
-        if (!roles.has(role))
-          ctx.addIssue({
-            code: 'custom',
-            path: ['mappings', i, 'roles', j],
-            message: `unknown role "${role}"`,
-          });
-      });
-    });
+    for (const issue of roleAndMappingProblems(config.roles, config.mappings, idps))
+      ctx.addIssue({ code: 'custom', ...issue });
   });
 
 /** The configuration as written (before defaults). */

@@ -1,11 +1,22 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { Router, type RequestHandler, type Response } from 'express';
+import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import { openAuditEntry, type AuditLog } from '../audit/index.js';
 import type { AuditActor, RevocationScope } from '../audit/events.js';
-import { principalId } from '../auth/identity.js';
+import { principalId, type Identity } from '../auth/identity.js';
+import { mappingSchema, roleSchema } from '../config/schema.js';
 import type { RevocationScopeName, RevocationService } from '../credentials/revocation.js';
-import { AccessDeniedError, AppError, AuthenticationError, NotFoundError } from '../errors.js';
+import {
+  AccessDeniedError,
+  AppError,
+  AuthenticationError,
+  ConflictError,
+  NotFoundError,
+  PreconditionRequiredError,
+  ValidationError,
+} from '../errors.js';
+import { explainRoles } from '../policy/explain.js';
+import type { PolicySnapshot, RoleCatalog } from '../policy/role-catalog.js';
 import type { SessionIndex, Store } from '../store/types.js';
 import { callerOf, requireCsrf, type Caller } from './authenticate.js';
 import {
@@ -39,6 +50,14 @@ export interface AdminRouteDeps {
   publicUrl: string;
   /** Sets res.locals.caller from a login session or IdP token (the app's shared `authenticate`). */
   authenticate: RequestHandler;
+  /**
+   * Roles and mappings as data (`/roles`, `/mappings`, `/explain`). Those routes exist only when this is
+   * given; `maxValueLength` is `templates.maxValueLength`, for rendering policies in `/explain`.
+   */
+  policy?: {
+    catalog: Pick<RoleCatalog, 'snapshot' | 'update'>;
+    maxValueLength: number;
+  };
 }
 
 /** Who is acting through the admin API. */
@@ -173,6 +192,62 @@ const auditQuery = z.strictObject({
   limit: pageQuery.limit,
 });
 
+const roleName = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[\w+=,.@-]+$/, 'letters, digits and +=,.@_- only');
+
+/** A PUT body is the role without its name (the name is in the path); roleSchema checks the rest, strictly. */
+const roleBody = z.record(z.string(), z.unknown()).refine((body) => !('name' in body), {
+  message: 'the role name is in the path, not the body',
+});
+
+const mappingsBody = z.strictObject({
+  mappings: z.array(z.unknown()),
+  csrfToken: z.string().optional(),
+});
+
+const explainRequest = z
+  .strictObject({
+    identity: z.strictObject({
+      idp: z.string().min(1).max(256),
+      /** Chooses which `${oidc:...}` / `${saml:...}` variables render; oidc when absent. */
+      protocol: z.enum(['oidc', 'saml']).optional(),
+      issuer: z.string().min(1).max(1024),
+      subject: z.string().min(1).max(1024),
+      username: z.string().min(1).max(1024),
+      email: z.string().min(1).max(1024).optional(),
+      groups: z.array(z.string().max(1024)).max(1000),
+      attributes: z.record(z.string(), z.union([z.string(), z.array(z.string())])).optional(),
+    }),
+    roles: z.array(roleName).max(100).optional(),
+    role: roleName.optional(),
+    csrfToken: z.string().optional(),
+  })
+  .refine((body) => body.roles === undefined || body.role === undefined, {
+    message: 'give roles or role, not both',
+  });
+
+const etagOf = (version: number): string => `"${version}"`;
+
+/**
+ * The version a write is conditional on: `If-Match: "<version>"` (the ETag a GET answered). Missing is
+ * 428: every edit must say which version it was made against, so two admins never overwrite each other.
+ */
+function expectedVersionOf(header: string | undefined): number {
+  if (header === undefined || header.trim() === '') throw new PreconditionRequiredError();
+  const match = /^\s*(?:W\/)?"(\d{1,15})"\s*$/.exec(header);
+  if (match?.[1] === undefined)
+    throw new ValidationError('If-Match: expected the ETag of the version you read, e.g. "3"');
+  return Number(match[1]);
+}
+
+function withoutCsrfToken(body: Record<string, unknown>): Record<string, unknown> {
+  const { csrfToken: _csrfToken, ...rest } = body;
+  return rest;
+}
+
 export function adminRoutes(deps: AdminRouteDeps): Router {
   const router = Router();
 
@@ -257,5 +332,119 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
     });
   });
 
+  if (deps.policy !== undefined) addPolicyRoutes(router, deps, deps.policy);
+
   return router;
+}
+
+/**
+ * Roles and mappings as data. Reads answer `ETag: "<version>"`; every write needs `If-Match` with that
+ * version (428 without, 412 when someone else changed it first), is audited as `admin.change` with the
+ * actor, and answers the new ETag. Registered on the guarded router, so behind the same guard.
+ */
+function addPolicyRoutes(
+  router: Router,
+  deps: AdminRouteDeps,
+  policy: NonNullable<AdminRouteDeps['policy']>,
+): void {
+  const { catalog } = policy;
+  const requireJson = (req: Request): void => {
+    if (!req.is('application/json')) throw new AppError(415, 'UnsupportedMediaType', 'Send application/json');
+  };
+  const answerChange = async (
+    req: Request,
+    res: Response,
+    change: { resource: 'roles' | 'mappings'; action: 'create' | 'update' | 'delete'; name?: string },
+    snapshot: PolicySnapshot,
+    body: Record<string, unknown>,
+  ): Promise<void> => {
+    await deps.audit.record({
+      type: 'admin.change',
+      ...change,
+      version: snapshot.version,
+      actor: auditActorOf(adminOf(res)),
+      ...auditRequestContext(req),
+    });
+    res.set('ETag', etagOf(snapshot.version)).json({ ...body, version: snapshot.version });
+  };
+
+  router.get('/roles', (_req, res) => {
+    const { roles, version } = catalog.snapshot();
+    res.set('ETag', etagOf(version)).json({ roles, version });
+  });
+
+  router.get('/mappings', (_req, res) => {
+    const { mappings, version } = catalog.snapshot();
+    res.set('ETag', etagOf(version)).json({ mappings, version });
+  });
+
+  /** Creates or replaces one role. The roles list keeps its order; a new role goes last. */
+  router.put('/roles/:name', async (req, res) => {
+    requireJson(req);
+    const name = parseRequest(roleName, req.params.name, 'name');
+    const expectedVersion = expectedVersionOf(req.get('if-match'));
+    const body = withoutCsrfToken(parseRequest(roleBody, req.body, 'body'));
+    const role = parseRequest(roleSchema, { ...body, name }, 'body');
+    let action: 'create' | 'update' = 'create';
+    const snapshot = await catalog.update((current) => {
+      const index = current.roles.findIndex((r) => r.name === name);
+      action = index === -1 ? 'create' : 'update';
+      const roles =
+        index === -1 ? [...current.roles, role] : current.roles.map((r, i) => (i === index ? role : r));
+      return { ...current, roles };
+    }, expectedVersion);
+    await answerChange(req, res, { resource: 'roles', action, name }, snapshot, { role });
+  });
+
+  /** Refused (409) while a mapping names the role: remove it from the mappings first. */
+  router.delete('/roles/:name', async (req, res) => {
+    const name = parseRequest(roleName, req.params.name, 'name');
+    const expectedVersion = expectedVersionOf(req.get('if-match'));
+    const snapshot = await catalog.update((current) => {
+      if (!current.roles.some((r) => r.name === name)) throw new NotFoundError('No such role');
+      const using = current.mappings.flatMap((m, i) => (m.roles.includes(name) ? [i] : []));
+      if (using.length > 0)
+        throw new ConflictError(
+          `The role is named by mapping${using.length > 1 ? 's' : ''} ${using.join(', ')}`,
+        );
+      return { ...current, roles: current.roles.filter((r) => r.name !== name) };
+    }, expectedVersion);
+    await answerChange(req, res, { resource: 'roles', action: 'delete', name }, snapshot, { deleted: name });
+  });
+
+  /** Replaces the whole mapping list: `{ mappings: [...] }`, each mapping as in the configuration file. */
+  router.put('/mappings', async (req, res) => {
+    requireJson(req);
+    const expectedVersion = expectedVersionOf(req.get('if-match'));
+    const { mappings: given } = parseRequest(mappingsBody, req.body, 'body');
+    const mappings = given.map((mapping, i) => parseRequest(mappingSchema, mapping, `body.mappings.${i}`));
+    const snapshot = await catalog.update((current) => ({ ...current, mappings }), expectedVersion);
+    await answerChange(req, res, { resource: 'mappings', action: 'update' }, snapshot, {
+      mappings: snapshot.mappings,
+    });
+  });
+
+  /**
+   * Which roles an identity (as given, not looked up) may take and why, each with its rendered policy;
+   * and for roles asked about by name that it may not take, why not. Read-only: no If-Match, no audit.
+   */
+  router.post('/explain', (req, res) => {
+    requireJson(req);
+    const body = parseRequest(explainRequest, req.body, 'body');
+    const { protocol, attributes, email, ...rest } = body.identity;
+    const identity: Identity = {
+      ...rest,
+      protocol: protocol ?? 'oidc',
+      attributes: attributes ?? {},
+      ...(email === undefined ? {} : { email }),
+      authTime: Date.now(),
+    };
+    const asked = body.roles ?? (body.role === undefined ? undefined : [body.role]);
+    const { roles, mappings, version } = catalog.snapshot();
+    const explanation = explainRoles(identity, roles, mappings, {
+      maxValueLength: policy.maxValueLength,
+      ...(asked === undefined ? {} : { asked }),
+    });
+    res.set('ETag', etagOf(version)).json({ ...explanation, version });
+  });
 }

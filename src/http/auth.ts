@@ -1,13 +1,15 @@
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { serialize } from 'cookie';
-import type { Identity } from '../auth/identity.js';
+import { principalId, type Identity } from '../auth/identity.js';
 import type { LoginSessions } from '../auth/login-session.js';
 import { STATE_TTL_MS, type OidcBrowserSignIn } from '../auth/oidc/browser.js';
-import { AppError, NotFoundError } from '../errors.js';
+import { AppError, AuthenticationError, NotFoundError } from '../errors.js';
 import type { AuditLog } from '../audit/index.js';
 import { actorOf } from '../credentials/issuer.js';
+import type { RevocationService } from '../credentials/revocation.js';
 import type { Logger } from '../log.js';
 import { callerOf, readCookie, requireCsrf, type CookieSettings } from './authenticate.js';
+import { auditRequestContext } from './sessions.js';
 import type { PortalViews } from './views.js';
 
 export interface AuthRouteDeps {
@@ -21,6 +23,11 @@ export interface AuthRouteDeps {
   views: PortalViews;
   logger: Logger;
   audit: AuditLog;
+  /**
+   * Lets `POST /logout` revoke the caller's credentials (`revokeCredentials`). Without it such a request
+   * is refused (500) rather than answered as if the credentials had been revoked.
+   */
+  revocations?: Pick<RevocationService, 'revoke'>;
 }
 
 /** Only same-site relative paths: never `//host`, `/\host` or an absolute URL (open redirect). */
@@ -153,8 +160,36 @@ export function authRoutes(deps: AuthRouteDeps): Router {
     res.redirect(303, result.returnTo);
   });
 
+  /**
+   * Ends the login session. With `revokeCredentials: true` (JSON) or `revokeCredentials=true` (form), it
+   * first revokes every credential of the caller's principal issued up to now (every session, on every
+   * instance), so a failure leaves the user signed in to try again rather than signed out with live keys.
+   */
   router.post('/logout', deps.authenticate, requireCsrf(deps.publicUrl), async (req, res) => {
     const caller = callerOf(res);
+    const body = req.body as Record<string, unknown> | undefined;
+    const revoke = body?.revokeCredentials === true || body?.revokeCredentials === 'true';
+    if (revoke) {
+      // Nothing identifies whose credentials to revoke: say so rather than pretend they were revoked.
+      if (caller === undefined) throw new AuthenticationError('Sign in to revoke your credentials');
+      if (deps.revocations === undefined)
+        throw new AppError(500, 'InternalError', 'revocation at logout is not wired');
+      const principal = principalId(caller.identity);
+      const result = await deps.revocations.revoke({
+        scope: 'principal',
+        value: principal,
+        reason: 'logout',
+      });
+      await deps.audit.record({
+        type: 'revocation',
+        scope: 'user',
+        value: principal,
+        issuedBefore: result.at,
+        reason: 'logout',
+        actor: actorOf(caller.identity),
+        ...auditRequestContext(req),
+      });
+    }
     if (caller?.kind === 'session') await deps.loginSessions.destroy(caller.sessionId);
     res.append(
       'Set-Cookie',

@@ -2,25 +2,52 @@ import type { Identity } from '../auth/identity.js';
 import type { MappingConfig, RoleConfig } from '../config/schema.js';
 import { buildGrant, type GrantRequest } from './grants.js';
 import { resolveGrants, selectRole } from './mappings.js';
+import type { RoleSource } from './role-catalog.js';
 import type { Grant, RoleChoice } from './types.js';
+
+export interface RoleResolverOptions {
+  maxValueLength: number;
+}
 
 /**
  * The roles and mappings in force, and the two questions every entry point asks of them: which roles
  * may this identity take (and why), and what exactly does it get for one of them.
+ *
+ * Built over a `RoleSource` (the `RoleCatalog`), it reads the source's current snapshot on every call, so
+ * an admin change applies to the next request. Built over two arrays (the older form), they are fixed.
  */
 export class RoleResolver {
+  private readonly source: RoleSource;
+  private readonly options: RoleResolverOptions;
+
+  constructor(source: RoleSource, options: RoleResolverOptions);
+  constructor(roles: readonly RoleConfig[], mappings: readonly MappingConfig[], options: RoleResolverOptions);
   constructor(
-    private readonly roles: readonly RoleConfig[],
-    private readonly mappings: readonly MappingConfig[],
-    private readonly options: { maxValueLength: number },
-  ) {}
+    first: RoleSource | readonly RoleConfig[],
+    second: RoleResolverOptions | readonly MappingConfig[],
+    third?: RoleResolverOptions,
+  ) {
+    if (isRoleList(first)) {
+      const roles = first;
+      const mappings = second as readonly MappingConfig[];
+      this.source = { roles: () => roles, mappings: () => mappings };
+      this.options = third as RoleResolverOptions;
+    } else {
+      this.source = first;
+      this.options = second as RoleResolverOptions;
+    }
+  }
 
   rolesFor(identity: Identity): RoleChoice[] {
-    return resolveGrants(identity, this.roles, this.mappings);
+    return resolveGrants(identity, this.source.roles(), this.source.mappings());
   }
 
   /** The grant for one role; AccessDeniedError when the identity does not map to it, ValidationError for a bad request. */
   grantFor(identity: Identity, roleName: string, request: GrantRequest): Grant {
     return buildGrant(selectRole(this.rolesFor(identity), roleName), identity, request, this.options);
   }
+}
+
+function isRoleList(value: RoleSource | readonly RoleConfig[]): value is readonly RoleConfig[] {
+  return Array.isArray(value);
 }

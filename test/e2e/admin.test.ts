@@ -517,4 +517,251 @@ describe('admin API and own sessions (real IdP, real server)', () => {
       expect((await fromBrowser(alice, 'GET', '/v1/sessions?cursor=bad', { csrf: false })).status).toBe(400);
     });
   });
+
+  describe('roles and mappings as data', () => {
+    async function read(
+      what: 'roles' | 'mappings',
+    ): Promise<{ etag: string; body: Record<string, unknown> }> {
+      const res = await asAdminToken('GET', `/admin/v1/${what}`);
+      expect(res.status).toBe(200);
+      const etag = res.headers.get('etag')!;
+      expect(etag).toMatch(/^"\d+"$/);
+      return { etag, body: (await res.json()) as Record<string, unknown> };
+    }
+
+    function withIfMatch(method: string, path: string, ifMatch: string | undefined, body?: unknown) {
+      return fetch(new URL(path, base), {
+        method,
+        headers: {
+          authorization: `Bearer ${ADMIN_TOKEN}`,
+          ...(ifMatch === undefined ? {} : { 'if-match': ifMatch }),
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    }
+
+    const reader = {
+      description: 'reads one team folder',
+      policy: {
+        Statement: [
+          { Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::teams/${oidc:team}/*' },
+        ],
+      },
+    };
+
+    it('the new routes are in the route table, behind the guard', () => {
+      const app = fedproxy.server.listeners('request')[0] as unknown as { router: { stack: StackLayer[] } };
+      const table = routesOf(app.router.stack).map((route) => `${route.method} ${route.path}`);
+      expect(table).toEqual(
+        expect.arrayContaining([
+          'GET /admin/v1/roles',
+          'GET /admin/v1/mappings',
+          'PUT /admin/v1/roles/:name',
+          'DELETE /admin/v1/roles/:name',
+          'PUT /admin/v1/mappings',
+          'POST /admin/v1/explain',
+        ]),
+      );
+    });
+
+    it('reads roles and mappings with an ETag; a write needs If-Match (428 without, 400 malformed)', async () => {
+      const roles = await read('roles');
+      expect((roles.body.roles as { name: string }[]).map((r) => r.name)).toEqual(
+        expect.arrayContaining(['reports-reader', 'data-analyst', 'ci-deployer']),
+      );
+      const mappingsRead = await read('mappings');
+      expect(mappingsRead.etag).toBe(roles.etag);
+      expect(mappingsRead.body.mappings).toEqual(mappings);
+
+      const missing = await withIfMatch('PUT', '/admin/v1/roles/team-reader', undefined, reader);
+      expect(missing.status).toBe(428);
+      expect(await errorCode(missing)).toBe('PreconditionRequired');
+      expect((await withIfMatch('PUT', '/admin/v1/mappings', undefined, { mappings })).status).toBe(428);
+      expect((await withIfMatch('DELETE', '/admin/v1/roles/team-reader', undefined)).status).toBe(428);
+      expect((await withIfMatch('PUT', '/admin/v1/roles/team-reader', 'yesterday', reader)).status).toBe(400);
+    });
+
+    it('rejects unknown fields, a name in the body, and mappings naming unknown roles', async () => {
+      const { etag } = await read('roles');
+      for (const body of [
+        { ...reader, colour: 'blue' },
+        { ...reader, name: 'other' },
+        { policy: { Statement: [{ Effect: 'Allow', Action: '*', Resource: '${fed:nope}' }] } },
+      ]) {
+        const res = await withIfMatch('PUT', '/admin/v1/roles/team-reader', etag, body);
+        expect(res.status, JSON.stringify(body)).toBe(400);
+        expect(await errorCode(res)).toBe('ValidationError');
+      }
+      for (const body of [
+        { mappings: [{ group: 'x', roles: ['no-such-role'] }] },
+        { mappings: [{ group: 'x', roles: ['reports-reader'], extra: 1 }] },
+        { mappings, extra: 1 },
+        { mappings: [{ idp: 'elsewhere', group: 'x', roles: ['reports-reader'] }] },
+      ]) {
+        const res = await withIfMatch('PUT', '/admin/v1/mappings', etag, body);
+        expect(res.status, JSON.stringify(body)).toBe(400);
+      }
+      expect((await read('roles')).etag).toBe(etag);
+    });
+
+    it('two concurrent edits with the same If-Match: one 200, one 412', async () => {
+      const { etag } = await read('roles');
+      const answers = await Promise.all(
+        ['one', 'two'].map((text) =>
+          withIfMatch('PUT', '/admin/v1/roles/concurrent-edit', etag, { ...reader, description: text }),
+        ),
+      );
+      expect(answers.map((res) => res.status).sort()).toEqual([200, 412]);
+      const winner = answers.find((res) => res.status === 200)!;
+      const loser = answers.find((res) => res.status === 412)!;
+      expect(await errorCode(loser)).toBe('PreconditionFailed');
+      const newEtag = winner.headers.get('etag');
+      expect(newEtag).not.toBe(etag);
+      expect((await read('roles')).etag).toBe(newEtag);
+      // A stale If-Match is refused the same way.
+      expect((await withIfMatch('DELETE', '/admin/v1/roles/concurrent-edit', etag)).status).toBe(412);
+      expect((await withIfMatch('DELETE', '/admin/v1/roles/concurrent-edit', newEtag!)).status).toBe(200);
+    });
+
+    it('a new mapping takes effect for credentials at once; a mapped role cannot be deleted (409)', async () => {
+      const alice = await signedInBrowser('alice'); // engineers
+      const refused = await fromBrowser(alice, 'POST', '/v1/credentials', { body: { role: 'ci-deployer' } });
+      expect(refused.status).toBe(403);
+
+      const { etag } = await read('mappings');
+      const granted = [...mappings, { group: 'engineers', roles: ['ci-deployer'] }];
+      const put = await withIfMatch('PUT', '/admin/v1/mappings', etag, { mappings: granted });
+      expect(put.status).toBe(200);
+      const afterPut = put.headers.get('etag')!;
+      try {
+        await mint(alice, 'ci-deployer');
+        const inUse = await withIfMatch('DELETE', '/admin/v1/roles/ci-deployer', afterPut);
+        expect(inUse.status).toBe(409);
+        expect(await errorCode(inUse)).toBe('Conflict');
+      } finally {
+        const restore = await withIfMatch('PUT', '/admin/v1/mappings', afterPut, { mappings });
+        expect(restore.status).toBe(200);
+      }
+      expect(
+        (await fromBrowser(alice, 'POST', '/v1/credentials', { body: { role: 'ci-deployer' } })).status,
+      ).toBe(403);
+
+      const adam = await signedInBrowser('adam');
+      expect(await auditEvents()).toContainEqual(
+        expect.objectContaining({
+          type: 'admin.change',
+          resource: 'mappings',
+          action: 'update',
+          version: Number(JSON.parse(afterPut)),
+          actor: { tokenName: 'ops-bot' },
+        }),
+      );
+      // A person acting through a login session is recorded by principal.
+      const { etag: current } = await read('roles');
+      const byAdam = await fetch(new URL('/admin/v1/roles/adam-made', base), {
+        method: 'PUT',
+        headers: {
+          cookie: adam.jar.header(new URL(base)),
+          origin: base,
+          'x-csrf-token': adam.csrfToken,
+          'if-match': current,
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify(reader),
+      });
+      expect(byAdam.status).toBe(200);
+      expect(await auditEvents()).toContainEqual(
+        expect.objectContaining({
+          type: 'admin.change',
+          resource: 'roles',
+          action: 'create',
+          name: 'adam-made',
+          actor: { principal: adam.principal, username: 'adam', idp: 'corp' },
+        }),
+      );
+    });
+
+    it('explain shows each role with the mapping and group that gave it, its rendered policy, and why not', async () => {
+      const { etag } = await read('roles');
+      const put = await withIfMatch('PUT', '/admin/v1/roles/team-reader', etag, reader);
+      expect(put.status).toBe(200);
+      const maps = await withIfMatch('PUT', '/admin/v1/mappings', put.headers.get('etag')!, {
+        mappings: [...mappings, { group: 'engineers', roles: ['team-reader'] }],
+      });
+      expect(maps.status).toBe(200);
+      const identity = {
+        idp: 'corp',
+        issuer: idp.issuer,
+        subject: 'alice-sub',
+        username: 'alice',
+        groups: ['engineers'],
+        attributes: { team: 'payments' },
+      };
+      const res = await asAdminToken('POST', '/admin/v1/explain', {
+        identity,
+        roles: ['reports-reader', 'team-reader', 'data-analyst', 'no-such-role'],
+      });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as {
+        granted: { role: string; grantedBy: unknown[]; policy?: unknown; renderError?: string }[];
+        denied: { role: string; reasons: string[] }[];
+      };
+      expect(body.granted).toEqual([
+        expect.objectContaining({
+          role: 'reports-reader',
+          grantedBy: [{ mappingIndex: 0, group: 'engineers' }],
+          policy: expect.objectContaining({ Statement: expect.any(Array) }),
+        }),
+        expect.objectContaining({
+          role: 'team-reader',
+          grantedBy: [{ mappingIndex: 3, group: 'engineers' }],
+          policy: expect.objectContaining({
+            Statement: [expect.objectContaining({ Resource: 'arn:aws:s3:::teams/payments/*' })],
+          }),
+        }),
+      ]);
+      expect(body.denied).toEqual([
+        {
+          role: 'data-analyst',
+          reasons: [
+            'mapping 1 gives this role to group "data-analysts", which the identity is not in',
+            'no mapping gives group "engineers" this role',
+          ],
+        },
+        { role: 'no-such-role', reasons: ['no role named "no-such-role" exists'] },
+      ]);
+
+      // Without the attribute the template cannot render: the error, not a policy.
+      const noTeam = await asAdminToken('POST', '/admin/v1/explain', {
+        identity: { ...identity, attributes: {} },
+        role: 'team-reader',
+      });
+      const [only] = ((await noTeam.json()) as typeof body).granted;
+      expect(only).toMatchObject({ role: 'team-reader', renderError: expect.any(String) });
+      expect(only).not.toHaveProperty('policy');
+
+      const unknownField = await asAdminToken('POST', '/admin/v1/explain', { identity, extra: true });
+      expect(unknownField.status).toBe(400);
+
+      const restore = await withIfMatch('PUT', '/admin/v1/mappings', maps.headers.get('etag')!, { mappings });
+      expect(restore.status).toBe(200);
+    });
+  });
+
+  it('POST /logout with revokeCredentials revokes every session of the caller', async () => {
+    const dana = await signedInBrowser('dana');
+    const first = await mint(dana, 'data-analyst');
+    const second = await mint(dana, 'data-analyst');
+    const res = await fromBrowser(dana, 'POST', '/logout', { body: { revokeCredentials: true } });
+    expect(res.status).toBe(303);
+    const { verifier } = fedproxy.services;
+    for (const credentials of [first, second])
+      await expect(verifier.verifySessionToken(credentials.SessionToken)).rejects.toMatchObject({
+        status: 403,
+      });
+    expect(await auditEvents()).toContainEqual(
+      expect.objectContaining({ type: 'revocation', scope: 'user', value: dana.principal, reason: 'logout' }),
+    );
+  });
 });
