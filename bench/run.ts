@@ -18,6 +18,7 @@ import { Redis } from 'ioredis';
 import { buildServices } from '../src/app.js';
 import { testConfig } from '../test/support/app.js';
 import { startTestIdp } from '../test/support/oidc-idp.js';
+import { answers } from '../test/support/redis-server.js';
 import { CredentialMinter } from '../src/credentials/mint.js';
 import { startServer } from '../src/main.js';
 import { demoGrant, demoIdentity } from '../test/support/fixtures.js';
@@ -87,19 +88,6 @@ function print(r: Result): void {
   );
 }
 
-async function redisAnswers(url: string): Promise<boolean> {
-  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    return (await client.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
-}
-
 async function main(): Promise<void> {
   console.log(
     `fedproxy bench: ${DURATION_MS} ms per case, ${CONCURRENCY} concurrent loops (node ${process.version})\n`,
@@ -123,7 +111,7 @@ async function main(): Promise<void> {
 
   const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const stores: Array<'memory' | 'redis'> = ['memory'];
-  if (await redisAnswers(redisUrl)) stores.push('redis');
+  if (await answers(redisUrl)) stores.push('redis');
   else console.log(`\n(no Redis at ${redisUrl}: Redis cases skipped)`);
 
   for (const type of stores) {

@@ -35,7 +35,7 @@ export interface KeySet {
 const storedKeySetSchema = z.strictObject({
   kid: z.string().regex(/^[A-Za-z0-9_-]{4,64}$/),
   createdAt: z.iso.datetime(),
-  signingKey: z.string().includes('BEGIN PRIVATE KEY'),
+  signingKey: z.string().min(1), // PKCS#8 PEM; parsed (and checked) by createPrivateKey below
   derivationKey: z.base64url().refine((s) => Buffer.from(s, 'base64url').length >= 32, 'at least 32 bytes'),
 });
 export type StoredKeySet = z.infer<typeof storedKeySetSchema>;
@@ -103,7 +103,12 @@ export function importKeySet(stored: unknown, source: string): KeySet {
       `${source}: not a key set (${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})`,
     );
   }
-  const signingKey = createPrivateKey(parsed.data.signingKey);
+  let signingKey: KeyObject;
+  try {
+    signingKey = createPrivateKey(parsed.data.signingKey);
+  } catch (error) {
+    throw new Error(`${source}: signingKey is not a PEM private key`, { cause: error });
+  }
   if (signingKey.asymmetricKeyType !== 'ed25519')
     throw new Error(`${source}: signingKey must be an Ed25519 key`);
   return {

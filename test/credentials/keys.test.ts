@@ -76,6 +76,9 @@ describe('key ring', () => {
     expect(() =>
       importKeySet({ ...stored, signingKey: rsa.privateKey.export({ format: 'pem', type: 'pkcs8' }) }, 'rsa'),
     ).toThrow(/Ed25519/);
+    expect(() => importKeySet({ ...stored, signingKey: 'not a key' }, 'garbage')).toThrow(
+      /not a PEM private key/,
+    );
     await expect(loadKeyRing({})).rejects.toThrow(/no keys configured/);
     expect(await readdir(dir)).toEqual(['bad.key.json']);
   });

@@ -15,7 +15,8 @@ declare module 'vitest' {
   }
 }
 
-async function answers(url: string): Promise<boolean> {
+/** Whether a Redis answers PING at `url` (no retries). */
+export async function answers(url: string): Promise<boolean> {
   const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
   client.on('error', () => {});
   try {
