@@ -1,7 +1,8 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import type { Store } from '../store/types.js';
 import type { Identity } from './identity.js';
+import { secretsEqual } from './secret-compare.js';
 
 /**
  * Browser login sessions, held server-side. The cookie carries a 256-bit random id; the store keeps the
@@ -84,8 +85,5 @@ export class LoginSessions {
 
 /** Constant-time comparison of a presented CSRF token with the session's. */
 export function csrfTokenMatches(session: LoginSession, presented: unknown): boolean {
-  if (typeof presented !== 'string') return false;
-  const expected = Buffer.from(session.csrfToken);
-  const given = Buffer.from(presented);
-  return expected.length === given.length && timingSafeEqual(expected, given);
+  return typeof presented === 'string' && secretsEqual(session.csrfToken, presented);
 }

@@ -1,9 +1,9 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import { openAuditEntry, type AuditLog } from '../audit/index.js';
 import type { AuditActor, RevocationScope } from '../audit/events.js';
 import { principalId, type Identity } from '../auth/identity.js';
+import { namedTokenFrom } from '../auth/secret-compare.js';
 import { mappingSchema, roleSchema } from '../config/schema.js';
 import type { RevocationScopeName, RevocationService } from '../credentials/revocation.js';
 import {
@@ -78,32 +78,13 @@ export function auditActorOf(admin: Admin): AuditActor {
 }
 
 /**
- * The name of the admin token in `Authorization`, or undefined when it holds no admin token. The
- * presented token's SHA-256 is compared in constant time against every configured hash (no early exit),
- * so timing reveals neither which token matched nor how much of a hash did.
- */
-export function adminTokenName(
-  header: string | undefined,
-  tokens: AdminRouteDeps['admin']['tokens'],
-): string | undefined {
-  const token = /^Bearer\s+(\S{16,512})\s*$/i.exec(header ?? '')?.[1];
-  if (token === undefined) return undefined;
-  const presented = createHash('sha256').update(token).digest();
-  let found: string | undefined;
-  for (const { name, sha256 } of tokens) {
-    if (timingSafeEqual(presented, Buffer.from(sha256, 'hex'))) found ??= name;
-  }
-  return found;
-}
-
-/**
  * Recognises an admin token first; anything else goes to `authenticate`. Admin tokens are not IdP
  * tokens: they must never reach the JWT verifier (which would refuse them), and an IdP token is never
  * compared as an admin token with any effect (its hash matches nothing).
  */
 function authenticateAdmin(deps: AdminRouteDeps): RequestHandler {
   return (req, res, next) => {
-    const tokenName = adminTokenName(req.headers.authorization, deps.admin.tokens);
+    const tokenName = namedTokenFrom(req.headers.authorization, deps.admin.tokens);
     if (tokenName === undefined) {
       deps.authenticate(req, res, next);
       return;

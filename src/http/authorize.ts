@@ -1,6 +1,6 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { Router, type RequestHandler } from 'express';
 import { z } from 'zod';
+import { namedTokenFrom } from '../auth/secret-compare.js';
 import type { RequestAuthorizer } from '../credentials/authorize.js';
 import { AccessDeniedError, AuthenticationError, ValidationError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -61,27 +61,12 @@ export interface AuthorizeRouteDeps {
   logger: Logger;
 }
 
-/** The name of the verifier whose token this is, compared in constant time against every configured hash. */
-function verifierFor(
-  header: string | undefined,
-  verifiers: AuthorizeRouteDeps['verifiers'],
-): string | undefined {
-  const token = /^Bearer\s+(\S{16,512})$/i.exec(header ?? '')?.[1];
-  if (token === undefined) return undefined;
-  const presented = createHash('sha256').update(token).digest();
-  let found: string | undefined;
-  for (const verifier of verifiers) {
-    if (timingSafeEqual(presented, Buffer.from(verifier.sha256, 'hex'))) found ??= verifier.name;
-  }
-  return found;
-}
-
 export function authorizeRoutes(deps: AuthorizeRouteDeps): Router {
   const router = Router();
   const requireVerifier: RequestHandler = (req, res, next) => {
     if (req.headers.authorization === undefined)
       throw new AuthenticationError('A verifier token is required');
-    const name = verifierFor(req.headers.authorization, deps.verifiers);
+    const name = namedTokenFrom(req.headers.authorization, deps.verifiers);
     if (name === undefined) throw new AccessDeniedError('Not a verifier token');
     res.locals.verifier = name;
     next();

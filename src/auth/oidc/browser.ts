@@ -1,10 +1,11 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import * as oidc from 'openid-client';
 import type { Clock } from '../../clock.js';
 import type { OidcIdpConfig } from '../../config/schema.js';
 import { AppError, InvalidIdentityTokenError, ValidationError } from '../../errors.js';
 import type { Store } from '../../store/types.js';
 import type { Identity } from '../identity.js';
+import { secretsEqual } from '../secret-compare.js';
 import { identityFromClaims } from './claims.js';
 import { isLoopbackUrl } from './transport.js';
 
@@ -105,7 +106,11 @@ export class OidcBrowserSignIn {
     const stored = await this.deps.store.once.take(STATE_NAMESPACE, state);
     if (stored === null) throw new ValidationError('The sign-in expired or was already used; start again');
     const pending = JSON.parse(stored) as PendingSignIn;
-    if (pending.idp !== this.idp.id || binding === undefined || !sameHash(pending.binding, hashed(binding))) {
+    if (
+      pending.idp !== this.idp.id ||
+      binding === undefined ||
+      !secretsEqual(pending.binding, hashed(binding))
+    ) {
       throw new ValidationError('The sign-in was started in another browser; start again');
     }
     const configuration = await this.configuration();
@@ -137,10 +142,4 @@ export class OidcBrowserSignIn {
 
 function hashed(value: string): string {
   return createHash('sha256').update(value).digest('base64url');
-}
-
-function sameHash(a: string, b: string): boolean {
-  const left = Buffer.from(a);
-  const right = Buffer.from(b);
-  return left.length === right.length && timingSafeEqual(left, right);
 }

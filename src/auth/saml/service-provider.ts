@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import {
   generateServiceProviderMetadata,
@@ -15,6 +15,7 @@ import { AppError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { Store } from '../../store/types.js';
 import type { Identity } from '../identity.js';
+import { secretsEqual } from '../secret-compare.js';
 import { isLoopbackUrl } from '../oidc/transport.js';
 import { checkSignatureAlgorithms } from './algorithms.js';
 import { identityFromAssertion } from './identity-mapping.js';
@@ -417,7 +418,7 @@ export class SamlServiceProvider {
     // Checked before the request is consumed, so a post from another browser cannot cancel it.
     if (
       pendingRequest.binding !== undefined &&
-      (binding === undefined || !sameText(pendingRequest.binding, bindingHash(binding)))
+      (binding === undefined || !secretsEqual(pendingRequest.binding, bindingHash(binding)))
     ) {
       throw new SamlResponseError('in-response-to', 'the sign-in was started in another browser', {
         clientMessage: 'This sign-in was started in another browser; start again from the sign-in page',
@@ -635,10 +636,4 @@ export async function createSamlServiceProviders(
   for (const idp of idps)
     if (idp.type === 'saml') providers.set(idp.id, await SamlServiceProvider.create(idp, deps));
   return providers;
-}
-
-function sameText(a: string, b: string): boolean {
-  const left = Buffer.from(a);
-  const right = Buffer.from(b);
-  return left.length === right.length && timingSafeEqual(left, right);
 }
