@@ -24,10 +24,10 @@ import {
   DEFAULT_PAGE_SIZE,
   noStore,
   pageQuery,
-  parseRequest,
   sessionIdParam,
   sessionView,
 } from './sessions.js';
+import { parseRequest } from './parse-request.js';
 
 /**
  * The admin API, mounted at `/admin/v1`. Who may call it:

@@ -1,8 +1,9 @@
 import { Router, type RequestHandler } from 'express';
 import { z } from 'zod';
+import { parseRequest } from './parse-request.js';
 import { namedTokenFrom } from '../auth/secret-compare.js';
 import type { RequestAuthorizer } from '../credentials/authorize.js';
-import { AccessDeniedError, AuthenticationError, ValidationError } from '../errors.js';
+import { AccessDeniedError, AuthenticationError } from '../errors.js';
 import type { Logger } from '../log.js';
 
 /**
@@ -73,12 +74,8 @@ export function authorizeRoutes(deps: AuthorizeRouteDeps): Router {
   };
 
   router.post('/v1/authorize', requireVerifier, async (req, res) => {
-    const parsed = authorizeRequest.safeParse(req.body);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new ValidationError(`${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid request'}`);
-    }
-    const { request, sessionToken, service, action, resource, context } = parsed.data;
+    const body = parseRequest(authorizeRequest, req.body, 'body');
+    const { request, sessionToken, service, action, resource, context } = body;
     const result = await deps.authorizer.authorize({
       ...(request === undefined ? {} : { request }),
       ...(sessionToken === undefined ? {} : { sessionToken }),

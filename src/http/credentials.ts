@@ -1,7 +1,8 @@
 import { Router, type RequestHandler } from 'express';
 import { z } from 'zod';
+import { parseRequest } from './parse-request.js';
 import type { CredentialIssuer } from '../credentials/issuer.js';
-import { AppError, ValidationError } from '../errors.js';
+import { AppError } from '../errors.js';
 import type { RoleResolver } from '../policy/role-resolver.js';
 import { requireCaller, requireCsrf } from './authenticate.js';
 import { containerCredentialsJson, credentialsJson } from './credential-shapes.js';
@@ -76,14 +77,8 @@ export function credentialRoutes(deps: CredentialRouteDeps): Router {
       const { identity } = requireCaller(res);
       if (!req.is('application/json'))
         throw new AppError(415, 'UnsupportedMediaType', 'Send application/json');
-      const parsed = credentialsRequest.safeParse(req.body);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        throw new ValidationError(
-          `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid request'}`,
-        );
-      }
-      const { role, durationSeconds, sessionName, policy } = parsed.data;
+      const body = parseRequest(credentialsRequest, req.body, 'body');
+      const { role, durationSeconds, sessionName, policy } = body;
       const credentials = await deps.issuer.issue(identity, role, {
         durationSeconds,
         sessionName,

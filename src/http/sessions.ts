@@ -1,9 +1,10 @@
 import { Router, type Request, type RequestHandler } from 'express';
 import { z } from 'zod';
+import { parseRequest } from './parse-request.js';
 import type { AuditLog } from '../audit/index.js';
 import { principalId } from '../auth/identity.js';
 import type { RevocationService } from '../credentials/revocation.js';
-import { NotFoundError, ValidationError } from '../errors.js';
+import { NotFoundError } from '../errors.js';
 import type { SessionRecord, SessionStore } from '../store/types.js';
 import { requireCaller, requireCsrf } from './authenticate.js';
 
@@ -34,15 +35,6 @@ const ownSessionsQuery = z.strictObject(pageQuery);
 
 /** Session ids come from URLs: bounded, and without anything that is not part of an id. */
 export const sessionIdParam = z.string().regex(/^[\w-]{1,128}$/, 'not a session id');
-
-/** Parses client input; the first problem becomes a 400 ValidationError naming its path. */
-export function parseRequest<T extends z.ZodType>(schema: T, input: unknown, what: string): z.output<T> {
-  const parsed = schema.safeParse(input);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  const path = issue?.path.join('.') ?? '';
-  throw new ValidationError(`${path === '' ? what : `${what}.${path}`}: ${issue?.message ?? 'invalid'}`);
-}
 
 /** A session as listings show it: what the record says, minus the policy text unless asked for. */
 export type SessionView = Omit<SessionRecord, 'policy' | 'sessionPolicy'> &
