@@ -523,10 +523,18 @@ export const configSchema = z
     store: storeSchema,
     keys: keysSchema,
     credentials: credentialsSchema,
-    idps: z.array(idpSchema).default([]),
+    idps: z.array(idpSchema).default([]).describe('Identity providers: OpenID Connect and SAML 2.0.'),
     devIdp: devIdpSchema,
-    roles: z.array(roleSchema).default([]),
-    mappings: z.array(mappingSchema).default([]),
+    roles: z
+      .array(roleSchema)
+      .default([])
+      .describe(
+        'Roles. Seed the store on first start; after that the admin API changes them (/admin/v1/roles).',
+      ),
+    mappings: z
+      .array(mappingSchema)
+      .default([])
+      .describe('Group-to-role mappings. Seed the store on first start, like roles (/admin/v1/mappings).'),
     admin: adminSchema,
     verifiers: z
       .array(
