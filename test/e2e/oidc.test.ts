@@ -301,6 +301,15 @@ describe('OpenID Connect sign-in and credential endpoints (real IdP, real server
     expect(await res.text()).toContain('Could not get credentials (AccessDenied)');
   });
 
+  it('an invalid bearer token fails even when a valid login cookie comes along (no fallback)', async () => {
+    const { jar } = await signedInBrowser('alice');
+    const url = new URL('/v1/me', base);
+    const res = await fetch(url, {
+      headers: { cookie: jar.header(url), authorization: 'Bearer not.a.token' },
+    });
+    expect(res.status).toBe(401);
+  });
+
   it('logout ends the login session', async () => {
     const { jar, csrfToken } = await signedInBrowser('alice');
     const out = await fromBrowser(jar, '/logout', {
@@ -365,7 +374,11 @@ describe('OpenID Connect sign-in and credential endpoints (real IdP, real server
     });
 
     it("container credentials answer AWS's {Code, Message} error shape and ignore login cookies", async () => {
-      const res = await fetch(new URL('/v1/container-credentials/ci-deployer', base));
+      // A GET that mints must not act on an ambient cookie: alice's session maps to reports-reader,
+      // yet without a token the answer is 401.
+      const { jar } = await signedInBrowser('alice');
+      const url = new URL('/v1/container-credentials/reports-reader', base);
+      const res = await fetch(url, { headers: { cookie: jar.header(url) } });
       expect(res.status).toBe(401);
       expect(await res.json()).toEqual({ Code: 'Unauthenticated', Message: expect.any(String) });
     });
