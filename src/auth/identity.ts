@@ -38,3 +38,13 @@ export function principalId(identity: Pick<Identity, 'issuer' | 'subject'>): str
     .digest('base64url')
     .slice(0, 22);
 }
+
+const PROTOTYPE_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * Claim and attribute names that are never read or stored as identity data: they name JavaScript
+ * object machinery, and reading them could reach inherited properties (prototype pollution).
+ */
+export function isPrototypeKey(name: string): boolean {
+  return PROTOTYPE_KEYS.has(name);
+}

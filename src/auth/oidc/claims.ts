@@ -1,6 +1,6 @@
 import type { OidcIdpConfig } from '../../config/schema.js';
 import { InvalidIdentityTokenError } from '../../errors.js';
-import type { Identity } from '../identity.js';
+import { isPrototypeKey, type Identity } from '../identity.js';
 
 /**
  * Turns the claims of a *validated* OIDC token (a workload bearer token or a browser sign-in's ID token,
@@ -36,7 +36,6 @@ const PROTOCOL_CLAIMS: ReadonlySet<string> = new Set([
 ]);
 
 /** Property names that would reach a prototype, or that a caller might later use to do so. */
-const PROTOTYPE_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
 export interface ClaimsMappingOptions {
   /**
@@ -127,7 +126,7 @@ function claimAt(claims: Record<string, unknown>, path: string): unknown {
 }
 
 function ownValue(object: Record<string, unknown>, key: string): unknown {
-  if (PROTOTYPE_KEYS.has(key) || !Object.hasOwn(object, key)) return undefined;
+  if (isPrototypeKey(key) || !Object.hasOwn(object, key)) return undefined;
   return object[key];
 }
 
@@ -152,7 +151,7 @@ function attributesFrom(claims: Record<string, unknown>): Record<string, string 
     string | string[]
   >;
   for (const name of Object.keys(claims)) {
-    if (PROTOCOL_CLAIMS.has(name) || PROTOTYPE_KEYS.has(name)) continue;
+    if (PROTOCOL_CLAIMS.has(name) || isPrototypeKey(name)) continue;
     const value = claims[name];
     if (typeof value === 'string') attributes[name] = value;
     else if (isStringArray(value)) attributes[name] = [...value];

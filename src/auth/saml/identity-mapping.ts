@@ -1,5 +1,5 @@
 import type { SamlIdpConfig } from '../../config/schema.js';
-import type { Identity } from '../identity.js';
+import { isPrototypeKey, type Identity } from '../identity.js';
 import { SamlResponseError } from './refusal.js';
 import type { SignedAssertion } from './signed-assertion.js';
 
@@ -7,7 +7,6 @@ import type { SignedAssertion } from './signed-assertion.js';
 export const MAX_SUBJECT_LENGTH = 512;
 
 /** Property names that would reach a prototype, or that a caller might later use to do so. */
-const PROTOTYPE_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
 /**
  * Maps a *validated* assertion (signature, issuer, audience, time and binding checks are the caller's job)
@@ -69,7 +68,7 @@ export function identityFromAssertion(
     string | string[]
   >;
   for (const [name, values] of assertion.attributes) {
-    if (PROTOTYPE_KEYS.has(name)) continue;
+    if (isPrototypeKey(name)) continue;
     const plain = values.filter((v): v is string => v !== null);
     if (plain.length === 0 || plain.length !== values.length) continue;
     const [first] = plain;
