@@ -1,6 +1,6 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { rateLimit, type Store as RateLimitStore } from 'express-rate-limit';
-import { principalId } from '../auth/identity.js';
+import { principalId, type Identity } from '../auth/identity.js';
 import { RateLimitedError } from '../errors.js';
 import type { RateCounterStore } from '../store/types.js';
 import { callerOf } from './authenticate.js';
@@ -69,10 +69,13 @@ export function rateLimiters(counters: RateCounterStore, settings: RateLimitSett
     signIn: limiter(counters, 'signin-ip', settings.signInPerMinutePerIp),
     /** Credential minting and token exchange, per client address (before authentication). */
     mintByIp: limiter(counters, 'mint-ip', settings.mintPerMinutePerIp),
-    /** Credential minting per principal (after authentication). */
+    /**
+     * Credential minting per principal (after authentication): the caller's, or the identity an STS
+     * action authenticated from its parameters (`res.locals.limitedIdentity`, see limitByPrincipal).
+     */
     mintByPrincipal: limiter(counters, 'mint-principal', settings.mintPerMinutePerPrincipal, (_req, res) => {
-      const caller = callerOf(res);
-      return caller === undefined ? 'anonymous' : principalId(caller.identity);
+      const identity = (res.locals.limitedIdentity as Identity | undefined) ?? callerOf(res)?.identity;
+      return identity === undefined ? 'anonymous' : principalId(identity);
     }),
   };
 }

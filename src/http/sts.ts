@@ -5,7 +5,6 @@ import type { WorkloadTokenVerifier } from '../auth/oidc/bearer.js';
 import type { IssuedCredentials } from '../credentials/credentials.js';
 import type { CredentialIssuer } from '../credentials/issuer.js';
 import { AccessDeniedError, AppError, SessionPolicyError, ValidationError } from '../errors.js';
-import type { Caller } from './authenticate.js';
 import { credentialsXml, stsErrorResponse, stsResponse, type XmlNode } from './sts-xml.js';
 
 /**
@@ -116,7 +115,7 @@ export function limitByPrincipal(
   req: Request,
   res: Response,
 ): Promise<void> {
-  res.locals.caller = { kind: 'token', identity, expiresAt: identity.expiresAt ?? 0 } satisfies Caller;
+  res.locals.limitedIdentity = identity;
   return new Promise((resolve, reject) => {
     void limiter(req, res, (error?: unknown) => (error === undefined ? resolve() : reject(error)));
   });

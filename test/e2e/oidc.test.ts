@@ -403,4 +403,37 @@ describe('rate limits', () => {
       await idp.close();
     }
   });
+
+  it('credential requests beyond the per-principal limit are throttled, on the JSON API and on STS', async () => {
+    const port = await freePort();
+    const idp = await startTestIdp();
+    const fedproxy = await startFedproxy(idp, port, { rateLimits: { mintPerMinutePerPrincipal: 2 } });
+    try {
+      const token = await idp.fetchWorkloadToken();
+      const mint = () =>
+        fetch(new URL('/v1/credentials', fedproxy.url), {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ role: 'ci-deployer' }),
+        });
+      expect([(await mint()).status, (await mint()).status, (await mint()).status]).toEqual([200, 200, 429]);
+      // The same principal through STS counts against the same allowance, and gets AWS's Throttling.
+      const sts = await fetch(new URL('/sts/', fedproxy.url), {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          Action: 'AssumeRoleWithWebIdentity',
+          Version: '2011-06-15',
+          RoleArn: 'arn:aws:iam::000000000000:role/ci-deployer',
+          RoleSessionName: 'limited',
+          WebIdentityToken: token,
+        }),
+      });
+      expect(sts.status).toBe(400);
+      expect(await sts.text()).toContain('<Code>Throttling</Code>');
+    } finally {
+      await fedproxy.close();
+      await idp.close();
+    }
+  });
 });
