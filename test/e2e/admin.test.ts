@@ -10,7 +10,13 @@ import type { ConfigInput } from '../../src/config/schema.js';
 import { startServer, type RunningServer } from '../../src/main.js';
 import { testConfig } from '../support/app.js';
 import { freePort } from '../support/net.js';
-import { browserFetch, CookieJar, startTestIdp, type TestIdp } from '../support/oidc-idp.js';
+import {
+  corpIdpConfig,
+  signInThroughFedproxy,
+  startTestIdp,
+  type CookieJar,
+  type TestIdp,
+} from '../support/oidc-idp.js';
 
 const ADMIN_TOKEN = 'fp-admin-test-token-0123456789abcdef';
 
@@ -101,18 +107,7 @@ describe('admin API and own sessions (real IdP, real server)', () => {
     fedproxy = await startServer(
       testConfig({
         server: { listen: `127.0.0.1:${port}`, publicUrl: base },
-        idps: [
-          {
-            id: 'corp',
-            type: 'oidc',
-            displayName: 'Corp SSO',
-            issuer: idp.issuer,
-            clientId: idp.browserClient.clientId,
-            clientSecret: idp.browserClient.clientSecret,
-            audiences: ['fedproxy'],
-            scopes: ['openid', 'profile', 'email', 'groups'],
-          },
-        ],
+        idps: [corpIdpConfig(idp)],
         roles,
         mappings,
         // Every mint is a new session, so listings have something to page through.
@@ -131,17 +126,8 @@ describe('admin API and own sessions (real IdP, real server)', () => {
   });
 
   async function signedInBrowser(user: string): Promise<Browser> {
-    const jar = new CookieJar();
-    const start = await browserFetch(jar, new URL('/auth/oidc/corp/login', base));
-    expect(start.status).toBe(303);
-    const callback = await idp.signIn(new URL(start.headers.get('location')!), user, jar);
-    expect((await browserFetch(jar, callback)).status).toBe(303);
-    const me = (await (await browserFetch(jar, new URL('/v1/me', base))).json()) as { csrfToken: string };
-    return {
-      jar,
-      csrfToken: me.csrfToken,
-      principal: principalId({ issuer: idp.issuer, subject: idp.user(user).sub }),
-    };
+    const { jar, csrfToken } = await signInThroughFedproxy(base, idp, user);
+    return { jar, csrfToken, principal: principalId({ issuer: idp.issuer, subject: idp.user(user).sub }) };
   }
 
   /** A same-origin browser request with the session's CSRF token (what the portal's script sends). */

@@ -11,7 +11,7 @@ import type { ConfigInput } from '../../src/config/schema.js';
 import { startServer, type RunningServer } from '../../src/main.js';
 import { testConfig } from '../support/app.js';
 import { freePort } from '../support/net.js';
-import { browserFetch, CookieJar, startTestIdp, type TestIdp } from '../support/oidc-idp.js';
+import { browserFetch, CookieJar, corpIdpConfig, startTestIdp, type TestIdp } from '../support/oidc-idp.js';
 
 const roles: ConfigInput['roles'] = [
   {
@@ -51,18 +51,7 @@ async function startFedproxy(idp: TestIdp, port: number, extra: ConfigInput = {}
   return startServer(
     testConfig({
       server: { listen: `127.0.0.1:${port}`, publicUrl },
-      idps: [
-        {
-          id: 'corp',
-          type: 'oidc',
-          displayName: 'Corp SSO',
-          issuer: idp.issuer,
-          clientId: idp.browserClient.clientId,
-          clientSecret: idp.browserClient.clientSecret,
-          audiences: ['fedproxy'],
-          scopes: ['openid', 'profile', 'email', 'groups'],
-        },
-      ],
+      idps: [corpIdpConfig(idp)],
       roles,
       mappings,
       ...extra,

@@ -231,3 +231,36 @@ export async function signInAtDevIdp(
   }
   throw new Error('sign-in did not finish within 20 requests');
 }
+
+/** The test IdP as fedproxy's `corp` OIDC IdP (browser sign-in and workload tokens). */
+export function corpIdpConfig(idp: TestIdp) {
+  return {
+    id: 'corp',
+    type: 'oidc' as const,
+    displayName: 'Corp SSO',
+    issuer: idp.issuer,
+    clientId: idp.browserClient.clientId,
+    clientSecret: idp.browserClient.clientSecret,
+    audiences: ['fedproxy'],
+    scopes: ['openid', 'profile', 'email', 'groups'],
+  };
+}
+
+/**
+ * A browser signed in to fedproxy at `base` through its `corp` IdP: the cookie jar holding the login
+ * session, and the session's CSRF token (from /v1/me).
+ */
+export async function signInThroughFedproxy(
+  base: string,
+  idp: TestIdp,
+  user: string,
+): Promise<{ jar: CookieJar; csrfToken: string }> {
+  const jar = new CookieJar();
+  const start = await browserFetch(jar, new URL('/auth/oidc/corp/login', base));
+  if (start.status !== 303) throw new Error(`sign-in start answered ${start.status}`);
+  const callback = await idp.signIn(new URL(start.headers.get('location')!), user, jar);
+  const done = await browserFetch(jar, callback);
+  if (done.status !== 303) throw new Error(`sign-in callback answered ${done.status}`);
+  const me = (await (await browserFetch(jar, new URL('/v1/me', base))).json()) as { csrfToken: string };
+  return { jar, csrfToken: me.csrfToken };
+}
