@@ -126,9 +126,9 @@ export class CredentialMinter {
       ...(sessionPolicy === undefined ? {} : { sessionPolicy }),
       policyHash: policyHash(policy, sessionPolicy),
     };
-    const newRecord = (): SessionRecord => ({
+    const newRecord = (sid = newSessionId()): SessionRecord => ({
       ...template,
-      sid: newSessionId(),
+      sid,
       akid: newAccessKeyId(),
       kid: this.keys.current.kid,
       issuedAt: now,
@@ -155,28 +155,27 @@ export class CredentialMinter {
         ].join('\n'),
       )
       .digest('base64url');
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const existingSid = await this.store.once.get(REUSE_NAMESPACE, reuseKey);
-      if (existingSid !== null) {
-        const existing = await this.store.sessions.get(existingSid);
-        if (existing === null && attempt < 2) {
-          // Claimed by a concurrent mint that has not written its session yet.
-          await new Promise((resolve) => setTimeout(resolve, 20));
-          continue;
-        }
-        if (existing !== null && (await this.reusable(existing, now, durationSeconds * 1000 - windowMs))) {
-          return this.credentialsFor(existing, true);
-        }
+    // One step claims the pointer for a new session or answers the session it already names.
+    const sid = newSessionId();
+    let claimedSid = await this.store.once.claim(REUSE_NAMESPACE, reuseKey, sid, windowMs);
+    for (let attempt = 0; attempt < 3 && claimedSid !== null; attempt++) {
+      const existing = await this.store.sessions.get(claimedSid);
+      if (existing === null && attempt < 2) {
+        // Claimed by a concurrent mint that has not written its session yet.
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      } else if (
+        existing !== null &&
+        (await this.reusable(existing, now, durationSeconds * 1000 - windowMs))
+      ) {
+        return this.credentialsFor(existing, true);
+      } else {
+        // Not reusable, or never written: drop the pointer, and claim it again for this session.
         await this.store.once.delete(REUSE_NAMESPACE, reuseKey);
       }
-      const record = newRecord();
-      if (await this.store.once.putIfAbsent(REUSE_NAMESPACE, reuseKey, record.sid, windowMs)) {
-        await this.store.sessions.create(record);
-        return this.credentialsFor(record, false);
-      }
+      claimedSid = await this.store.once.claim(REUSE_NAMESPACE, reuseKey, sid, windowMs);
     }
-    // Contended beyond reason: mint a session of our own rather than fail.
-    const record = newRecord();
+    // The pointer names this session now; or, contended beyond reason, a session of our own rather than fail.
+    const record = newRecord(sid);
     await this.store.sessions.create(record);
     return this.credentialsFor(record, false);
   }

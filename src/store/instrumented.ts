@@ -60,6 +60,7 @@ export function instrumentStore(store: Store, observer: StoreObserver): Store {
     putIfAbsent: timed('once.putIfAbsent', (namespace, key, value, ttlMs) =>
       once.putIfAbsent(namespace, key, value, ttlMs),
     ),
+    claim: timed('once.claim', (namespace, key, value, ttlMs) => once.claim(namespace, key, value, ttlMs)),
     get: timed('once.get', (namespace, key) => once.get(namespace, key)),
     take: timed('once.take', (namespace, key) => once.take(namespace, key)),
     delete: timed('once.delete', (namespace, key) => once.delete(namespace, key)),

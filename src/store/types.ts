@@ -81,6 +81,12 @@ export interface NotBeforeStore {
 export interface OnceStore {
   /** Stores `value` unless the key exists. True when this call stored it (exactly one concurrent caller wins). */
   putIfAbsent(namespace: string, key: string, value: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Stores `value` unless the key exists, atomically. Null when this call stored it (exactly one concurrent
+   * caller gets null); otherwise the value already there, left as it was: not overwritten, its lifetime
+   * not extended.
+   */
+  claim(namespace: string, key: string, value: string, ttlMs: number): Promise<string | null>;
   get(namespace: string, key: string): Promise<string | null>;
   /** Reads and deletes atomically: of concurrent callers at most one gets the value. */
   take(namespace: string, key: string): Promise<string | null>;

@@ -1,4 +1,5 @@
-import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { principalId } from '../../src/auth/identity.js';
 import { ManualClock } from '../../src/clock.js';
 import { generateStoredKeySet, importKeySet, KeyRing } from '../../src/credentials/keys.js';
@@ -6,6 +7,7 @@ import { LivenessChecker, scopeKey } from '../../src/credentials/liveness.js';
 import { CredentialMinter } from '../../src/credentials/mint.js';
 import { SessionVerifier } from '../../src/credentials/verify.js';
 import { AccessDeniedError, InvalidCredentialError, ValidationError } from '../../src/errors.js';
+import { instrumentStore } from '../../src/store/instrumented.js';
 import type { Store } from '../../src/store/types.js';
 import { demoGrant, demoIdentity, demoRole } from '../support/fixtures.js';
 import { memoryStoreKind, redisStoreKind, type TestStoreKind } from '../support/stores.js';
@@ -240,6 +242,66 @@ describe.each([memoryStoreKind(), redisStoreKind()])(
           Array.from({ length: 25 }, () => minter.mintCredentials(demoIdentity(), demoGrant())),
         );
         expect(new Set(all.map((c) => c.sessionId)).size).toBe(1);
+      });
+
+      it('a burst across two instances converges on one session', async () => {
+        const ring = new KeyRing([keySet('2026-01-01T00:00:00Z')]);
+        const twin = kind.twin?.(clock) ?? store;
+        if (twin !== store) stores.push(twin);
+        const minters = [store, twin].map(
+          (on) => new CredentialMinter(on, ring, new LivenessChecker(on, clock), clock, settings),
+        );
+        const all = await Promise.all(
+          Array.from({ length: 24 }, (_, i) => minters[i % 2]!.mintCredentials(demoIdentity(), demoGrant())),
+        );
+        expect(new Set(all.map((c) => c.sessionId)).size).toBe(1);
+        expect(all.filter((c) => !c.reused)).toHaveLength(1);
+      });
+
+      it('a mint that finds the pointer claimed but the session not yet written waits for that session', async () => {
+        const { minter } = services(new KeyRing([keySet('2026-01-01T00:00:00Z')]));
+        const create = store.sessions.create.bind(store.sessions);
+        const slowCreate = vi.spyOn(store.sessions, 'create').mockImplementationOnce(async (record) => {
+          await sleep(25);
+          await create(record);
+        });
+        const first = minter.mintCredentials(demoIdentity(), demoGrant());
+        await sleep(5);
+        const second = await minter.mintCredentials(demoIdentity(), demoGrant());
+        expect(second).toEqual({ ...(await first), reused: true });
+        expect(slowCreate).toHaveBeenCalledTimes(1);
+      });
+
+      it('a pointer to a session revoked one by one is replaced, and the replacement is reused', async () => {
+        const { minter, verifier } = services(new KeyRing([keySet('2026-01-01T00:00:00Z')]));
+        const first = await minter.mintCredentials(demoIdentity(), demoGrant());
+        await store.sessions.revoke(first.sessionId, clock.now());
+        clock.advance(1000);
+        const second = await minter.mintCredentials(demoIdentity(), demoGrant());
+        expect(second.sessionId).not.toBe(first.sessionId);
+        expect(second.reused).toBe(false);
+        const third = await minter.mintCredentials(demoIdentity(), demoGrant());
+        expect(third).toEqual({ ...second, reused: true });
+        await expect(verifier.verifySessionToken(third.sessionToken)).resolves.toBeDefined();
+      });
+
+      it('a new session takes the claim and the create; a reused one the claim, the record and its marks', async () => {
+        const operations: string[] = [];
+        const observed = instrumentStore(store, {
+          storeOperation: (operation) => operations.push(operation),
+        });
+        const ring = new KeyRing([keySet('2026-01-01T00:00:00Z')]);
+        const minter = new CredentialMinter(
+          observed,
+          ring,
+          new LivenessChecker(observed, clock),
+          clock,
+          settings,
+        );
+        await minter.mintCredentials(demoIdentity(), demoGrant());
+        expect(operations.splice(0)).toEqual(['once.claim', 'sessions.create']);
+        await minter.mintCredentials(demoIdentity(), demoGrant());
+        expect(operations.splice(0)).toEqual(['once.claim', 'sessions.get', 'notBefore.get']);
       });
 
       it('reuse can be turned off', async () => {

@@ -260,6 +260,24 @@ export function describeStoreConformance(name: string, makeBackend: () => Confor
         expect(sids((await store.sessions.list({ by: 'all' }, { limit: 10 })).items)).toEqual(sids(live));
       });
 
+      it('an index lives as long as its longest member, whichever was created first', async () => {
+        const longFirst = [
+          session({ role: 'long-first' }),
+          session({ role: 'long-first', expiresAt: now() + SHORT_TTL_MS }),
+        ];
+        const shortFirst = [
+          session({ role: 'short-first', expiresAt: now() + SHORT_TTL_MS }),
+          session({ role: 'short-first' }),
+        ];
+        for (const record of [...longFirst, ...shortFirst]) await store.sessions.create(record);
+        await backend.elapse(PAST_SHORT_TTL_MS);
+        const listed = async (index: SessionIndex) =>
+          sids((await store.sessions.list(index, { limit: 10 })).items);
+        expect(await listed({ by: 'role', value: 'long-first' })).toEqual(sids([longFirst[0]!]));
+        expect(await listed({ by: 'role', value: 'short-first' })).toEqual(sids([shortFirst[1]!]));
+        expect(await listed({ by: 'group', value: 'engineers' })).toHaveLength(2);
+      });
+
       it('list rejects a malformed cursor and an out-of-range limit with ValidationError', async () => {
         await expect(
           store.sessions.list({ by: 'all' }, { limit: 10, cursor: 'not a cursor' }),
@@ -365,6 +383,58 @@ export function describeStoreConformance(name: string, makeBackend: () => Confor
         await store.once.delete('state', 'k');
         await store.once.delete('state', 'missing');
         expect(await store.once.get('state', 'k')).toBeNull();
+      });
+
+      it('claim on a free key stores the value and answers null', async () => {
+        expect(await store.once.claim('reuse', 'k', 'first', LONG_TTL_MS)).toBeNull();
+        expect(await store.once.get('reuse', 'k')).toBe('first');
+        expect(await store.once.putIfAbsent('reuse', 'k', 'second', LONG_TTL_MS)).toBe(false);
+      });
+
+      it('claim on a taken key answers the value there, and neither overwrites it nor extends its lifetime', async () => {
+        expect(await store.once.claim('reuse', 'k', 'first', SHORT_TTL_MS)).toBeNull();
+        expect(await store.once.claim('reuse', 'k', 'second', LONG_TTL_MS)).toBe('first');
+        await store.once.putIfAbsent('reuse', 'put', 'stored', LONG_TTL_MS);
+        expect(await store.once.claim('reuse', 'put', 'other', LONG_TTL_MS)).toBe('stored');
+        expect(await store.once.get('reuse', 'k')).toBe('first');
+        await backend.elapse(PAST_SHORT_TTL_MS);
+        expect(await store.once.get('reuse', 'k')).toBeNull();
+        expect(await store.once.get('reuse', 'put')).toBe('stored');
+      });
+
+      it('a claimed value expires after its TTL and the key can then be claimed again', async () => {
+        expect(await store.once.claim('reuse', 'k', 'v', SHORT_TTL_MS)).toBeNull();
+        await backend.elapse(PAST_SHORT_TTL_MS);
+        expect(await store.once.get('reuse', 'k')).toBeNull();
+        expect(await store.once.claim('reuse', 'k', 'v2', LONG_TTL_MS)).toBeNull();
+        expect(await store.once.claim('reuse', 'k', 'v3', LONG_TTL_MS)).toBe('v2');
+      });
+
+      it('of 50 concurrent claim callers on two instances exactly one gets null, the others its value', async () => {
+        const peer = peerOf(store);
+        const answers = await Promise.all(
+          Array.from({ length: 50 }, (_, i) =>
+            (i % 2 ? store : peer).once.claim('reuse', 'burst', `caller-${i}`, LONG_TTL_MS),
+          ),
+        );
+        const winner = answers.indexOf(null);
+        expect(answers.filter((answer) => answer === null)).toHaveLength(1);
+        expect(answers.filter((answer) => answer === `caller-${winner}`)).toHaveLength(49);
+        expect(await store.once.get('reuse', 'burst')).toBe(`caller-${winner}`);
+      });
+
+      it('claim rejects a ttlMs that is not a positive integer with RangeError and stores nothing', async () => {
+        await expect(store.once.claim('reuse', 'k', 'v', 0)).rejects.toBeInstanceOf(RangeError);
+        await expect(store.once.claim('reuse', 'k', 'v', 1.5)).rejects.toBeInstanceOf(RangeError);
+        expect(await store.once.get('reuse', 'k')).toBeNull();
+      });
+
+      it('claim fails with StoreUnavailableError once the store is closed', async () => {
+        const closing = open();
+        await closing.close();
+        await expect(closing.once.claim('reuse', 'k', 'v', LONG_TTL_MS)).rejects.toBeInstanceOf(
+          StoreUnavailableError,
+        );
       });
 
       it('namespaces keep key spaces apart, even when names contain separators', async () => {
@@ -587,16 +657,58 @@ export function describeStoreConformance(name: string, makeBackend: () => Confor
         expectOneChain(entries);
       });
 
-      it('concurrent appends from two instances never fork the chain', async () => {
+      it('concurrent appends from two instances never fork the chain; each resolves with its own entry’s id, in chain order', async () => {
         const peer = peerOf(store);
-        const labels = Array.from({ length: 40 }, (_, i) => `e${i}`);
+        const instances = [store, peer];
+        const labels = Array.from({ length: 300 }, (_, i) => `e${i}`);
+        /** Per instance, the ids its appends resolved with, in the order they resolved. */
+        const resolved: string[][] = instances.map(() => []);
         const ids = await Promise.all(
-          labels.map((label, i) => (i % 2 ? store : peer).audit.append(sealer(label))),
+          labels.map(async (label, i) => {
+            const id = await defined(instances[i % 2]).audit.append(sealer(label));
+            defined(resolved[i % 2]).push(id);
+            return id;
+          }),
         );
-        const entries = await store.audit.read({ limit: 100 });
+        const entries = await store.audit.read({ limit: AUDIT_MAX_LENGTH });
         expect(entries).toHaveLength(labels.length);
-        expect(new Set(ids)).toEqual(new Set(entries.map((entry) => entry.id)));
-        expect(entries.map((entry) => JSON.parse(entry.entry).label).sort()).toEqual([...labels].sort());
+        expectOneChain(entries);
+        const labelOf = new Map(entries.map((entry) => [entry.id, JSON.parse(entry.entry).label as string]));
+        expect(ids.map((id) => labelOf.get(id))).toEqual(labels);
+        for (const ofInstance of resolved) {
+          const own = new Set(ofInstance);
+          expect(ofInstance).toEqual(entries.map((entry) => entry.id).filter((id) => own.has(id)));
+        }
+      });
+
+      it('an append whose seal throws is rejected alone; the appends around it still make one chain', async () => {
+        const failure = new Error('cannot serialise this event');
+        const appends = Array.from({ length: 10 }, (_, i) =>
+          store.audit.append(
+            i === 4
+              ? () => {
+                  throw failure;
+                }
+              : sealer(`e${i}`),
+          ),
+        );
+        const settled = await Promise.allSettled(appends);
+        expect(settled.map((outcome) => outcome.status)).toEqual(
+          Array.from({ length: 10 }, (_, i) => (i === 4 ? 'rejected' : 'fulfilled')),
+        );
+        expect(settled[4]).toEqual({ status: 'rejected', reason: failure });
+        const entries = await store.audit.read({ limit: 100 });
+        expect(entries.map((entry) => JSON.parse(entry.entry).label)).toEqual([
+          'e0',
+          'e1',
+          'e2',
+          'e3',
+          'e5',
+          'e6',
+          'e7',
+          'e8',
+          'e9',
+        ]);
         expectOneChain(entries);
       });
 

@@ -3,12 +3,16 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { afterAll, describe, expect, inject, it, vi } from 'vitest';
+import { afterAll, afterEach, describe, expect, inject, it, vi } from 'vitest';
+import { openAuditEntry, sealAuditEvent, verifyAuditChain } from '../../src/audit/chain.js';
 import { systemClock } from '../../src/clock.js';
 import type { Config } from '../../src/config/schema.js';
 import { StoreUnavailableError } from '../../src/errors.js';
 import { createStore } from '../../src/store/index.js';
-import type { Store } from '../../src/store/types.js';
+import { RedisAuditStore } from '../../src/store/redis/audit.js';
+import { RedisConnection } from '../../src/store/redis/connection.js';
+import { RedisKeys } from '../../src/store/redis/keys.js';
+import type { AuditEntry, Store } from '../../src/store/types.js';
 import { startThrowawayRedis } from '../support/redis-server.js';
 import { describeStoreConformance } from './conformance.js';
 
@@ -217,5 +221,112 @@ describe('redis store', () => {
     } finally {
       await store.close();
     }
+  });
+});
+
+describe('redis audit store', () => {
+  const connections: RedisConnection[] = [];
+  afterEach(async () => {
+    await Promise.all(connections.splice(0).map((connection) => connection.close()));
+  });
+
+  /** An audit store on its own connection, with a spy on that connection's append script. */
+  const openAudit = (keyPrefix: string) => {
+    const connection = new RedisConnection({ url, commandTimeoutMs: 2000, name: 'fedproxy-test-audit' });
+    connections.push(connection);
+    const audit = new RedisAuditStore(connection, new RedisKeys(keyPrefix), {
+      maxLength: 1000,
+      giveUpAfterMs: 2000,
+    });
+    const writeScript = connection.client.fpAuditAppend.bind(connection.client);
+    const scriptSpy = vi.spyOn(connection.client, 'fpAuditAppend');
+    /**
+     * The arguments of each script call the store made. ioredis gives its auto-pipeline the client's script
+     * methods, so the spy sees every call a second time, made on the pipeline: those are left out.
+     */
+    const scriptCalls = () =>
+      scriptSpy.mock.calls.filter((_, i) => scriptSpy.mock.contexts[i] === connection.client);
+    return { audit, scriptSpy, scriptCalls, writeScript };
+  };
+  const seal = (reason: string) =>
+    sealAuditEvent({ type: 'credentials.denied', at: Date.now(), code: 'AccessDenied', reason });
+  const reasonsOf = (entries: AuditEntry[]) =>
+    entries.map((entry) => (openAuditEntry(entry.entry)?.event as { reason?: string } | undefined)?.reason);
+  /** Entries passed to one script call (after stream, head, prevHash, maxLength come entry, hash pairs). */
+  const entriesIn = (call: unknown[]) => (call.length - 4) / 2;
+
+  it('writes concurrent appends on one instance in a few script calls of at most 128 entries each', async () => {
+    const { audit, scriptCalls } = openAudit(`${runPrefix}audit-batches:`);
+    const reasons = Array.from({ length: 300 }, (_, i) => `r${i}`);
+    const ids = await Promise.all(reasons.map((reason) => audit.append(seal(reason))));
+
+    // One call per append without group commit; ceil(300 / 128) = 3 when every append waits for a batch.
+    const perCall = scriptCalls().map(entriesIn);
+    expect(perCall.length).toBeGreaterThanOrEqual(3);
+    expect(perCall.length).toBeLessThanOrEqual(10);
+    expect(perCall.every((count) => count <= 128)).toBe(true);
+    expect(perCall.reduce((sum, count) => sum + count, 0)).toBe(300);
+    const entries = await audit.read({ limit: 1000 });
+    expect(entries.map((entry) => entry.id)).toEqual(ids);
+    expect(reasonsOf(entries)).toEqual(reasons);
+    expect(verifyAuditChain(entries, { startHash: '' })).toMatchObject({ ok: true, count: 300 });
+  });
+
+  it('ends a batch at about 1 MiB of entry text; the appends left over are written next, in order', async () => {
+    const { audit, scriptCalls } = openAudit(`${runPrefix}audit-large:`);
+    const reasons = Array.from({ length: 10 }, (_, i) => `${i}`.padEnd(300_000, '.'));
+    const ids = await Promise.all(reasons.map((reason) => audit.append(seal(reason))));
+
+    const textPerCall = scriptCalls().map((call) =>
+      call.slice(4).reduce<number>((length, arg) => length + String(arg).length, 0),
+    );
+    expect(textPerCall.length).toBeGreaterThanOrEqual(4);
+    expect(textPerCall.every((length) => length <= 1 << 20)).toBe(true);
+    const entries = await audit.read({ limit: 100 });
+    expect(entries.map((entry) => entry.id)).toEqual(ids);
+    expect(reasonsOf(entries)).toEqual(reasons);
+    expect(verifyAuditChain(entries, { startHash: '' })).toMatchObject({ ok: true, count: 10 });
+  });
+
+  it('a batch whose write fails rejects exactly its appends; the appends queued behind it chain onto the stored head', async () => {
+    const { audit, scriptSpy } = openAudit(`${runPrefix}audit-failed-batch:`);
+    await audit.append(seal('first'));
+    let queuedBehind: Promise<string>[] = [];
+    scriptSpy.mockImplementationOnce(async () => {
+      // Arriving while the batch is in flight, these wait for the next batch.
+      queuedBehind = ['behind-0', 'behind-1', 'behind-2'].map((reason) => audit.append(seal(reason)));
+      throw new Error('connection reset');
+    });
+    const failing = ['failing-0', 'failing-1', 'failing-2'].map((reason) => audit.append(seal(reason)));
+
+    for (const outcome of await Promise.allSettled(failing)) {
+      expect(outcome.status).toBe('rejected');
+      expect((outcome as PromiseRejectedResult).reason).toBeInstanceOf(StoreUnavailableError);
+    }
+    const behindIds = await Promise.all(queuedBehind);
+    const lastId = await audit.append(seal('after'));
+    const entries = await audit.read({ limit: 100 });
+    expect(reasonsOf(entries)).toEqual(['first', 'behind-0', 'behind-1', 'behind-2', 'after']);
+    expect(entries.slice(1).map((entry) => entry.id)).toEqual([...behindIds, lastId]);
+    expect(verifyAuditChain(entries, { startHash: '' })).toMatchObject({ ok: true, count: 5 });
+  });
+
+  it('after a batch that was written but whose reply was lost, the next batch seals again on the head Redis holds', async () => {
+    const { audit, scriptSpy, scriptCalls, writeScript } = openAudit(`${runPrefix}audit-lost-reply:`);
+    await audit.append(seal('first'));
+    scriptSpy.mockImplementationOnce(async (...args) => {
+      await writeScript(...args);
+      throw new Error('connection reset');
+    });
+    const lost = await Promise.allSettled(['lost-0', 'lost-1'].map((reason) => audit.append(seal(reason))));
+    expect(lost.map((outcome) => outcome.status)).toEqual(['rejected', 'rejected']);
+
+    await audit.append(seal('after'));
+    // Sealed first on the head this instance last wrote, which Redis no longer holds, then on Redis's.
+    expect(scriptCalls()).toHaveLength(4);
+    const entries = await audit.read({ limit: 100 });
+    // Reported failed, yet stored: the chain holds them, and the next entry follows the last of them.
+    expect(reasonsOf(entries)).toEqual(['first', 'lost-0', 'lost-1', 'after']);
+    expect(verifyAuditChain(entries, { startHash: '' })).toMatchObject({ ok: true, count: 4 });
   });
 });

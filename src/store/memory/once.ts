@@ -19,6 +19,16 @@ export class MemoryOnceStore implements OnceStore {
     return true;
   }
 
+  async claim(namespace: string, key: string, value: string, ttlMs: number): Promise<string | null> {
+    this.context.assertOpen();
+    checkTtlMs(ttlMs);
+    const id = entryId(namespace, key);
+    const existing = this.values.get(id);
+    if (existing !== undefined) return existing;
+    this.values.set(id, value, this.context.clock.now() + ttlMs);
+    return null;
+  }
+
   async get(namespace: string, key: string): Promise<string | null> {
     this.context.assertOpen();
     return this.values.get(entryId(namespace, key)) ?? null;

@@ -17,6 +17,14 @@ export class RedisOnceStore implements OnceStore {
     return reply === 'OK';
   }
 
+  /** `SET NX GET` (Redis 7.0+): the set-if-absent and the read of the current value are one command. */
+  async claim(namespace: string, key: string, value: string, ttlMs: number): Promise<string | null> {
+    checkTtlMs(ttlMs);
+    return this.connection.run((redis) =>
+      redis.set(this.keys.once(namespace, key), value, 'PX', ttlMs, 'NX', 'GET'),
+    );
+  }
+
   async get(namespace: string, key: string): Promise<string | null> {
     return this.connection.run((redis) => redis.get(this.keys.once(namespace, key)));
   }

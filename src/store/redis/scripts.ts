@@ -15,7 +15,13 @@ redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1`,
   },
-  /** KEYS: index sorted set. ARGV: issuedAt, sid, ttlMs. The index lives as long as its longest member. */
+  /**
+   * KEYS: index sorted set. ARGV: issuedAt, sid, ttlMs. The index lives as long as its longest member.
+   * A script rather than ZADD, PEXPIRE NX, PEXPIRE GT sent as commands: each command reads the clock anew,
+   * so a set whose lifetime ends between the ZADD and the PEXPIRE expires with the member just added (the
+   * session would be missing from its listings); a script runs on one clock reading. One EVALSHA also costs
+   * the client less than three commands.
+   */
   fpIndexAdd: {
     numberOfKeys: 1,
     lua: `
@@ -76,18 +82,24 @@ redis.call('HSET', KEYS[1], 'value', ARGV[1], 'version', version)
 return version`,
   },
   /**
-   * KEYS: audit stream, head hash (one hash tag). ARGV: prevHash, entry, hash, maxLength.
-   * Appends only when the head is still prevHash: {1, id}; otherwise {0, current head}, so the caller
-   * seals again on the new head and the chain never forks.
+   * KEYS: audit stream, head hash (one hash tag). ARGV: prevHash, maxLength, then entry, hash pairs (one
+   * or more), a chain segment sealed on prevHash. Appends the whole segment only when the head is still
+   * prevHash, and moves the head to its last entry: {1, {id, ...}} in the order given. Otherwise it appends
+   * nothing and answers {0, current head}, so the caller seals the segment again on the new head and the
+   * chain never forks. Malformed arguments are refused before any write (a script is not rolled back).
    */
   fpAuditAppend: {
     numberOfKeys: 2,
     lua: `
+if #ARGV < 4 or #ARGV % 2 ~= 0 then return redis.error_reply('ERR fpAuditAppend needs entry, hash pairs') end
 local head = redis.call('HGET', KEYS[2], 'hash') or ''
 if head ~= ARGV[1] then return {0, head} end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'entry', ARGV[2], 'hash', ARGV[3])
-redis.call('HSET', KEYS[2], 'hash', ARGV[3], 'id', id)
-return {1, id}`,
+local ids = {}
+for i = 3, #ARGV - 1, 2 do
+  ids[#ids + 1] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'entry', ARGV[i], 'hash', ARGV[i + 1])
+end
+redis.call('HSET', KEYS[2], 'hash', ARGV[#ARGV], 'id', ids[#ids])
+return {1, ids}`,
   },
 } satisfies NonNullable<RedisOptions['scripts']>;
 
@@ -100,12 +112,12 @@ export interface ScriptCommands {
   fpRateIncrement(counter: string, windowMs: number): Promise<unknown>;
   fpRateDecrement(counter: string): Promise<unknown>;
   fpConfigPut(config: string, value: string, expectedVersion: number): Promise<unknown>;
+  /** `segment`: entry, hash, entry, hash, ... sealed in order on prevHash. */
   fpAuditAppend(
     stream: string,
     head: string,
     prevHash: string,
-    entry: string,
-    hash: string,
     maxLength: number,
+    ...segment: string[]
   ): Promise<unknown>;
 }

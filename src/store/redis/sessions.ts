@@ -23,6 +23,17 @@ export class RedisSessionStore implements SessionStore {
     private readonly clock: Clock,
   ) {}
 
+  /**
+   * One round trip: the record, its access-key pointer and its index entries are issued in one tick, and
+   * the connection's auto-pipelining sends them as one batch, together with whatever other requests issued
+   * in that tick. (An explicit pipeline or MULTI would be a write of its own; MULTI also adds two commands
+   * and a QUEUED reply per command, for an isolation the order below makes unnecessary.)
+   *
+   * Indexes only after the record exists: a listing that meets an index member without a record removes
+   * that member, so an entry must never be visible before its record. The record comes first in the batch,
+   * and Redis runs the commands of one connection in the order they were sent; that holds because every
+   * key lives on one node (on Cluster the batch would be split by node and this order lost).
+   */
   async create(record: SessionRecord): Promise<void> {
     checkTimestamp('issuedAt', record.issuedAt);
     checkTimestamp('expiresAt', record.expiresAt);
@@ -33,15 +44,10 @@ export class RedisSessionStore implements SessionStore {
       Promise.all([
         redis.fpSessionCreate(this.keys.session(record.sid), ttlMs, ...fields),
         redis.set(this.keys.accessKey(record.akid), record.sid, 'PX', ttlMs),
-      ]),
-    );
-    // Indexes only after the record exists: a listing that meets a member without a record removes it.
-    await this.connection.run((redis) =>
-      Promise.all(
-        indexesOf(record).map((index) =>
+        ...indexesOf(record).map((index) =>
           redis.fpIndexAdd(this.keys.index(index), record.issuedAt, record.sid, ttlMs),
         ),
-      ),
+      ]),
     );
   }
 
