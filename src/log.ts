@@ -23,10 +23,12 @@ export function redactSecrets(value: unknown, depth = 0): unknown {
   if (Array.isArray(value)) return value.map((item) => redactSecrets(item, depth + 1));
   if (value instanceof Error) return redactSecrets(stdSerializers.err(value), depth + 1);
   const out: Record<string, unknown> = {};
-  for (const [key, item] of Object.entries(value)) {
-    out[key] = SENSITIVE_KEY.test(key.replaceAll('-', '_')) ? REDACTED : redactSecrets(item, depth + 1);
-  }
+  for (const [key, item] of Object.entries(value)) out[key] = redactField(key, item, depth + 1);
   return out;
+}
+
+function redactField(key: string, value: unknown, depth: number): unknown {
+  return SENSITIVE_KEY.test(key.replaceAll('-', '_')) ? REDACTED : redactSecrets(value, depth);
 }
 
 interface LoggedRequest {
@@ -47,16 +49,33 @@ export const logSerializers = {
   res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
 };
 
+/**
+ * Redaction of one log call's object. pino applies serializers after this formatter, so the fields that
+ * have a serializer are left to it: each builds a fixed, safe shape (`req` keeps method and path, `res`
+ * the status, `err` is redacted itself). Walking the raw request and response objects instead would cost
+ * more than everything else a request does, and add nothing.
+ */
+function redactLogObject(object: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(object)) {
+    out[key] = Object.hasOwn(logSerializers, key) ? item : redactField(key, item, 1);
+  }
+  return out;
+}
+
 export function createLogger(config: Config['log'], destination?: NodeJS.WritableStream): Logger {
   const options = {
     level: config.level,
-    formatters: {
-      log: (object: Record<string, unknown>) => redactSecrets(object) as Record<string, unknown>,
-    },
+    formatters: { log: redactLogObject },
     serializers: logSerializers,
     ...(config.pretty && destination === undefined
       ? { transport: { target: 'pino-pretty', options: { colorize: true, ignore: 'pid,hostname' } } }
       : {}),
   };
-  return destination === undefined ? pino(options) : pino(options, destination as never);
+  if (destination !== undefined) return pino(options, destination as never);
+  if (config.pretty) return pino(options);
+  // Asynchronous standard output: lines logged while a write is in flight go out together in the next
+  // write, instead of one blocking write per line on the request path. pino flushes what is buffered
+  // when the process exits (and closeOnSignals flushes before it exits).
+  return pino(options, pino.destination({ dest: 1, sync: false }));
 }
