@@ -226,6 +226,9 @@ export function createApp(services: Services): Express {
 
   const app = express();
   app.disable('x-powered-by');
+  // No ETags: API answers are per-request and `no-store` (hashing every body would buy nothing), and the
+  // static assets carry their own validators (express.static).
+  app.set('etag', false);
   app.set('trust proxy', config.server.trustProxy);
   app.use(
     pinoHttp({
