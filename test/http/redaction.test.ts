@@ -36,4 +36,23 @@ describe('log redaction', () => {
     expect(lines[0]).not.toContain(jwt);
     expect(lines[0]).toContain('reader');
   });
+
+  it('leaves req, res and err to their serializers, which keep only safe fields', () => {
+    const { logger, lines } = capturingLogger();
+    const req = {
+      id: 'r1',
+      method: 'POST',
+      originalUrl: `/v1/credentials?code=${jwt}`,
+      headers: { authorization: `Bearer ${jwt}`, 'x-innocent': jwt },
+      socket: { remoteAddress: '10.0.0.1' },
+    };
+    const res = { statusCode: 200, getHeaders: () => ({ 'set-cookie': 'fp_session=secret' }) };
+    logger.info({ req, res, err: new Error(`token ${jwt}`), token: 'plain-secret' }, 'request completed');
+    const line = JSON.parse(lines[0]!) as Record<string, unknown>;
+    expect(line.req).toEqual({ id: 'r1', method: 'POST', path: '/v1/credentials' });
+    expect(line.res).toEqual({ statusCode: 200 });
+    expect(line.token).toBe(REDACTED);
+    expect(lines[0]).not.toContain(jwt);
+    expect(lines[0]).not.toContain('secret');
+  });
 });
