@@ -1,3 +1,4 @@
+import { BoundedMap } from '../bounded-map.js';
 import type { Clock } from '../clock.js';
 import type { SessionRecord, Store } from '../store/types.js';
 
@@ -83,7 +84,7 @@ interface CachedAnswer {
 export class LivenessChecker {
   private readonly maxStalenessMs: number;
   private readonly maxEntries: number;
-  private readonly cache = new Map<string, CachedAnswer>();
+  private readonly cache: BoundedMap<CachedAnswer>;
   /** Bumped by every invalidation; an answer read under an older generation is not cached. */
   private generation = 0;
 
@@ -98,6 +99,7 @@ export class LivenessChecker {
       throw new RangeError(`maxStalenessMs must be a non-negative integer, got ${this.maxStalenessMs}`);
     if (!Number.isSafeInteger(this.maxEntries) || this.maxEntries < 1)
       throw new RangeError(`maxEntries must be a positive integer, got ${this.maxEntries}`);
+    this.cache = new BoundedMap(this.maxEntries);
   }
 
   /**
@@ -117,7 +119,7 @@ export class LivenessChecker {
       if (record.issuedAt < notBefore) return this.dead(record.sid, `revoked (${scope})`);
     }
     if (this.maxStalenessMs > 0 && generation === this.generation) {
-      this.remember(record.sid, { scopes, issuedAt: record.issuedAt, checkedAt: now });
+      this.cache.set(record.sid, { scopes, issuedAt: record.issuedAt, checkedAt: now });
     }
     return { live: true };
   }
@@ -138,7 +140,7 @@ export class LivenessChecker {
       this.cache.delete(key.slice(SESSION_KEY_PREFIX.length));
       return;
     }
-    for (const [sid, answer] of this.cache) {
+    for (const [sid, answer] of this.cache.entries()) {
       if (answer.scopes.includes(key)) this.cache.delete(sid);
     }
   }
@@ -159,15 +161,6 @@ export class LivenessChecker {
       sameScopes(answer.scopes, scopes);
     if (!fresh) this.cache.delete(record.sid);
     return fresh;
-  }
-
-  private remember(sid: string, answer: CachedAnswer): void {
-    this.cache.delete(sid);
-    if (this.cache.size >= this.maxEntries) {
-      const oldest = this.cache.keys().next();
-      if (oldest.done !== true) this.cache.delete(oldest.value);
-    }
-    this.cache.set(sid, answer);
   }
 
   private dead(sid: string, reason: string): Liveness {

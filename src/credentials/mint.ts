@@ -1,4 +1,5 @@
-import { createHash } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
+import { BoundedMap } from '../bounded-map.js';
 import { principalId, type Identity } from '../auth/identity.js';
 import { FEDERATION_IDP } from '../auth/service-accounts.js';
 import type { Clock } from '../clock.js';
@@ -16,6 +17,8 @@ export const MAX_DURATION_SECONDS = 43_200;
 /** Credentials bound to an IdP token that has less than this left are refused rather than issued. */
 const MIN_BOUND_LIFETIME_MS = 60_000;
 const REUSE_NAMESPACE = 'reuse';
+/** Session tokens of recently handed-out sessions kept for reuse (signing one again gives the same text). */
+const SIGNED_TOKENS_MAX = 10_000;
 
 export interface MintSettings {
   accountId: string;
@@ -79,6 +82,9 @@ export function policyHash(policy: string, sessionPolicy: string | undefined): s
  * against the store (never a cached answer).
  */
 export class CredentialMinter {
+  /** sid → its session token: every field it signs is fixed for the session's life (see credentialsFor). */
+  readonly #signedTokens = new BoundedMap<string>(SIGNED_TOKENS_MAX);
+
   constructor(
     private readonly store: Store,
     private readonly keys: KeyRing,
@@ -188,11 +194,33 @@ export class CredentialMinter {
     return (await this.liveness.check(record, { fresh: true })).live;
   }
 
-  /** The credentials of a stored session: the secret is re-derived and the token re-signed (Ed25519 is deterministic). */
+  /**
+   * The credentials of a stored session: the secret is re-derived and the token signed again (Ed25519 is
+   * deterministic, so it is the same text), or taken from the tokens recently signed here.
+   */
   async credentialsFor(record: SessionRecord, reused: boolean): Promise<IssuedCredentials> {
     const keySet = this.keys.find(record.kid);
     if (keySet === undefined) throw new Error(`key set ${record.kid} is no longer in the key ring`);
-    const sessionToken = await signSessionToken(
+    const sessionToken = this.#signedTokens.get(record.sid) ?? (await this.signToken(record, keySet));
+    const { accountId } = this.settings;
+    const principal = sessionPrincipal(accountId, record);
+    return {
+      accessKeyId: record.akid,
+      secretAccessKey: deriveSecretAccessKey(keySet.derivationKey, record.akid),
+      sessionToken,
+      expiration: new Date(record.expiresAt),
+      sessionId: record.sid,
+      roleArn: principal.roleArn,
+      assumedRoleUser: { arn: principal.arn, assumedRoleId: principal.userId },
+      reused,
+    };
+  }
+
+  private async signToken(
+    record: SessionRecord,
+    keySet: { kid: string; signingKey: KeyObject },
+  ): Promise<string> {
+    const token = await signSessionToken(
       {
         v: 1,
         sid: record.sid,
@@ -207,17 +235,7 @@ export class CredentialMinter {
       keySet.kid,
       keySet.signingKey,
     );
-    const { accountId } = this.settings;
-    const principal = sessionPrincipal(accountId, record);
-    return {
-      accessKeyId: record.akid,
-      secretAccessKey: deriveSecretAccessKey(keySet.derivationKey, record.akid),
-      sessionToken,
-      expiration: new Date(record.expiresAt),
-      sessionId: record.sid,
-      roleArn: principal.roleArn,
-      assumedRoleUser: { arn: principal.arn, assumedRoleId: principal.userId },
-      reused,
-    };
+    this.#signedTokens.set(record.sid, token);
+    return token;
   }
 }

@@ -1,3 +1,4 @@
+import { BoundedMap } from '../bounded-map.js';
 import type { Clock } from '../clock.js';
 import { InvalidCredentialError } from '../errors.js';
 import type { SessionRecord, Store } from '../store/types.js';
@@ -11,6 +12,9 @@ export interface VerifySettings {
   issuer: string;
   maxClockSkewSeconds: number;
 }
+
+/** How many verified session tokens are remembered (their signatures are not checked again). */
+const VERIFIED_TOKENS_MAX = 10_000;
 
 export interface VerifiedSession {
   claims: SessionClaims;
@@ -27,8 +31,15 @@ const EXPIRED = 'The security token included in the request is expired';
  * be older than any not-before mark). Every failure is an InvalidCredentialError with AWS's code; the
  * reason is in the error's cause for logs and audit, never in the client message.
  * A store that cannot be asked rejects with StoreUnavailableError (503): nothing fails open.
+ *
+ * A token whose signature was verified is remembered (bounded, oldest dropped first), so a client that
+ * signs many requests with one set of credentials pays for the signature check once. Only the exact token
+ * text matches, and its key must still be in the key ring; times, the record and liveness are checked on
+ * every call as for a new token.
  */
 export class SessionVerifier {
+  readonly #verifiedTokens = new BoundedMap<{ claims: SessionClaims; kid: string }>(VERIFIED_TOKENS_MAX);
+
   constructor(
     private readonly store: Store,
     private readonly keys: KeyRing,
@@ -38,20 +49,15 @@ export class SessionVerifier {
   ) {}
 
   async verifySessionToken(token: string): Promise<VerifiedSession> {
-    let claims: SessionClaims;
-    let kid: string;
-    try {
-      ({ claims, kid } = await readSessionToken(token, this.keys));
-    } catch (error) {
-      if (error instanceof SessionTokenError) throw invalid(error.message);
-      throw error;
-    }
+    const { claims, kid } = await this.readToken(token);
     const now = this.clock.now();
     if (claims.iss !== this.settings.issuer) throw invalid('foreign issuer');
     if (claims.iat * 1000 > now + this.settings.maxClockSkewSeconds * 1000)
       throw invalid('issued in the future');
     if (claims.exp * 1000 <= now) throw new InvalidCredentialError(EXPIRED, 'ExpiredToken');
 
+    // Always read from the store: the record is the allow-list, so a session revoked one by one (on any
+    // instance) or lost with its store stops verifying at once, and an unreachable store fails closed.
     const record = await this.store.sessions.get(claims.sid);
     if (record === null) throw invalid('no such session');
     if (
@@ -66,6 +72,21 @@ export class SessionVerifier {
     const liveness = await this.liveness.check(record);
     if (!liveness.live) throw invalid(liveness.reason);
     return { claims, record };
+  }
+
+  private async readToken(token: string): Promise<{ claims: SessionClaims; kid: string }> {
+    const remembered = this.#verifiedTokens.get(token);
+    if (remembered !== undefined && this.keys.find(remembered.kid) !== undefined) return remembered;
+    let read;
+    try {
+      read = await readSessionToken(token, this.keys);
+    } catch (error) {
+      if (error instanceof SessionTokenError) throw invalid(error.message);
+      throw error;
+    }
+    Object.freeze(read.claims);
+    this.#verifiedTokens.set(token, read);
+    return read;
   }
 
   /** Re-derives the secret access key of a verified session (for SigV4 checks). */

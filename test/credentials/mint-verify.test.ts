@@ -112,6 +112,34 @@ describe.each([memoryStoreKind(), redisStoreKind()])(
       ).rejects.toMatchObject({ code: 'InvalidClientTokenId' });
     });
 
+    it('a token verified before is still checked against time, its record and liveness on every call', async () => {
+      const { minter, verifier } = services(new KeyRing([keySet('2026-01-01T00:00:00Z')]));
+      const revoked = await minter.mintCredentials(demoIdentity(), demoGrant());
+      await verifier.verifySessionToken(revoked.sessionToken);
+      await store.sessions.revoke(revoked.sessionId, clock.now());
+      await expect(verifier.verifySessionToken(revoked.sessionToken)).rejects.toMatchObject({
+        code: 'InvalidClientTokenId',
+      });
+      const expiring = await minter.mintCredentials(demoIdentity({ subject: 'bob' }), demoGrant());
+      await verifier.verifySessionToken(expiring.sessionToken);
+      clock.advance(900_000);
+      await expect(verifier.verifySessionToken(expiring.sessionToken)).rejects.toMatchObject({
+        code: 'ExpiredToken',
+      });
+    });
+
+    it('a verified token is remembered by its exact text: an altered signature still fails', async () => {
+      const { minter, verifier } = services(new KeyRing([keySet('2026-01-01T00:00:00Z')]));
+      const credentials = await minter.mintCredentials(demoIdentity(), demoGrant());
+      await verifier.verifySessionToken(credentials.sessionToken);
+      const [header, claims, signature] = credentials.sessionToken.split('.') as [string, string, string];
+      const flipped = Buffer.from(signature, 'base64url');
+      flipped[0] = flipped[0]! ^ 1;
+      await expect(
+        verifier.verifySessionToken(`${header}.${claims}.${flipped.toString('base64url')}`),
+      ).rejects.toMatchObject({ code: 'InvalidClientTokenId' });
+    });
+
     it('a revoked session fails', async () => {
       const { minter, verifier } = services(new KeyRing([keySet('2026-01-01T00:00:00Z')]));
       const credentials = await minter.mintCredentials(demoIdentity(), demoGrant());

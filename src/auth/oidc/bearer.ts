@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey, type RemoteJWKSet } from 'jose';
+import { BoundedMap } from '../../bounded-map.js';
 import type { Clock } from '../../clock.js';
 import { ConfigError, type ConfigProblem } from '../../config/errors.js';
 import type { OidcIdpConfig } from '../../config/schema.js';
@@ -377,9 +378,11 @@ function copyResult(result: VerifiedWorkloadToken): VerifiedWorkloadToken {
 export const MAX_CACHE_AGE_MS = 10 * 60_000;
 
 class VerifiedTokenCache {
-  readonly #entries = new Map<string, { result: VerifiedWorkloadToken; staleAt: number }>();
+  readonly #entries: BoundedMap<{ result: VerifiedWorkloadToken; staleAt: number }>;
 
-  constructor(private readonly maxEntries: number) {}
+  constructor(maxEntries: number) {
+    this.#entries = new BoundedMap(maxEntries);
+  }
 
   get(key: string, now: number): VerifiedWorkloadToken | undefined {
     const entry = this.#entries.get(key);
@@ -391,13 +394,7 @@ class VerifiedTokenCache {
   }
 
   set(key: string, result: VerifiedWorkloadToken, now: number): void {
-    if (this.maxEntries === 0 || result.expiresAt <= now) return;
-    this.#entries.delete(key);
-    while (this.#entries.size >= this.maxEntries) {
-      const oldest = this.#entries.keys().next();
-      if (oldest.done === true) break;
-      this.#entries.delete(oldest.value);
-    }
+    if (result.expiresAt <= now) return;
     this.#entries.set(key, { result, staleAt: Math.min(result.expiresAt, now + MAX_CACHE_AGE_MS) });
   }
 }
