@@ -300,6 +300,20 @@ export function createApp(services: Services): Express {
   app.use(express.urlencoded({ limit: config.server.bodyLimitBytes, extended: false, parameterLimit: 200 }));
 
   const sessionOrToken = authenticate(authDeps);
+  // The API routes clients call most come first: every router in front of a route is walked for each
+  // request that reaches it.
+  app.use(
+    credentialRoutes({
+      issuer: services.issuer,
+      resolver: services.resolver,
+      accountId: config.accountId,
+      publicUrl,
+      authenticate: sessionOrToken,
+      authenticateRawToken: authenticate(authDeps, { allowRawToken: true, allowSession: false }),
+      limits,
+    }),
+  );
+  app.use(authorizeRoutes({ authorizer: services.authorizer, verifiers: config.verifiers, logger }));
   app.use(
     portalRoutes({
       issuer: services.issuer,
@@ -335,17 +349,6 @@ export function createApp(services: Services): Express {
       revocations: services.revocations,
     }),
   );
-  app.use(
-    credentialRoutes({
-      issuer: services.issuer,
-      resolver: services.resolver,
-      accountId: config.accountId,
-      publicUrl,
-      authenticate: sessionOrToken,
-      authenticateRawToken: authenticate(authDeps, { allowRawToken: true, allowSession: false }),
-      limits,
-    }),
-  );
 
   app.use(
     sessionRoutes({
@@ -368,8 +371,6 @@ export function createApp(services: Services): Express {
       policy: { catalog: services.catalog, maxValueLength: config.templates.maxValueLength },
     }),
   );
-
-  app.use(authorizeRoutes({ authorizer: services.authorizer, verifiers: config.verifiers, logger }));
 
   app.use(notFound);
   app.use(handleErrors(logger));
