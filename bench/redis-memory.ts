@@ -90,7 +90,8 @@ export async function measureRedisMemory(sessions: number): Promise<RedisMemoryR
     );
     const after = await usedMemory();
     const keys = (await raw.dbsize()) - keysBefore;
-    const [recordKey = ''] = await raw.keys(`*sess:${sid}`);
+    // Only the record's key names the sid (index keys hold sids as members, the access-key pointer as value).
+    const [recordKey = ''] = await raw.keys(`*${sid}*`);
     const recordBytes = Number(await raw.memory('USAGE', recordKey));
     await services.catalog.close();
     await services.store.close();
