@@ -235,7 +235,11 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
   // The guard: before every route, and the only way into this router.
   router.use(noStore, authenticateAdmin(deps), requireAdmin(deps.admin.groups), requireCsrf(deps.publicUrl));
 
-  /** Newest first, through the indexes kept at mint time (never a scan). */
+  /**
+   * Newest first, never a scan of the key space: by user through an index kept at mint time, by role,
+   * group or idp by filtering the newest sessions. A page may be short, even empty, and still have a cursor
+   * (see SessionStore.list).
+   */
   router.get('/sessions', async (req, res) => {
     const query = parseRequest(listSessionsQuery, req.query, 'query');
     const page = await deps.store.sessions.list(sessionIndexOf(query), {

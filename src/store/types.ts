@@ -37,7 +37,10 @@ export interface SessionRecord {
   revokedAt?: number;
 }
 
-/** Indexes kept at mint time, so listings never scan the key space. */
+/**
+ * What a listing selects. `all` and `principal` are indexes kept at mint time; `role`, `group` and `idp`
+ * filter the `all` index as they walk it (see SessionStore.list), so no listing scans the key space.
+ */
 export type SessionIndex =
   | { by: 'all' }
   | { by: 'principal'; value: string }
@@ -59,7 +62,13 @@ export interface SessionStore {
   sidForAccessKey(akid: string): Promise<string | null>;
   /** Marks one session revoked. Returns false when no such session exists. */
   revoke(sid: string, at: number): Promise<boolean>;
-  /** Newest first (by issuedAt, then sid), only sessions that still exist. */
+  /**
+   * Newest first (by issuedAt, then sid), only sessions that still exist. A page examines a bounded
+   * number of sessions (2 000, or `limit + 1` if that is more; see session-listing.ts): a page
+   * filtered by role, group or idp whose matches are sparse, or a page that meets many expired sessions,
+   * may come back with fewer than `limit` items, even none, and still a cursor. Only a page without a
+   * cursor is the last; follow the cursor until there is none.
+   */
   list(index: SessionIndex, options: { limit: number; cursor?: string }): Promise<Page<SessionRecord>>;
 }
 

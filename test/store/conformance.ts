@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Clock } from '../../src/clock.js';
 import { StoreUnavailableError, ValidationError } from '../../src/errors.js';
+import { MAX_EXAMINED_PER_PAGE } from '../../src/store/session-listing.js';
 import type { AuditEntry, SessionIndex, SessionRecord, Store } from '../../src/store/types.js';
 
 /**
@@ -276,6 +277,126 @@ export function describeStoreConformance(name: string, makeBackend: () => Confor
         expect(await listed({ by: 'role', value: 'long-first' })).toEqual(sids([longFirst[0]!]));
         expect(await listed({ by: 'role', value: 'short-first' })).toEqual(sids([shortFirst[1]!]));
         expect(await listed({ by: 'group', value: 'engineers' })).toHaveLength(2);
+      });
+
+      it('get and list return fields as created, byte for byte, whatever they hold', async () => {
+        const records = [
+          // Policies as given by hand: not the compact JSON of their value, so kept as text.
+          session({ policy: '{\n  "Version": "2012-10-17",\n  "Statement": []\n}', sessionPolicy: '{ }' }),
+          // Valid JSON that is not an object, and text that is not JSON at all.
+          session({ policy: '"a string"', sessionPolicy: 'line one\nline two' }),
+          session({ policy: '[1,2,3]', sessionPolicy: '[1,2.50,3]' }),
+          session({ policy: '{"a":1,"a":2}', sessionPolicy: 'null' }),
+          session({ policy: '{"2":"b","1":"a"}', sessionPolicy: '{"x":1e400}' }),
+          // Separators, quotes, escapes, non-ASCII and lone surrogates in text fields.
+          session({
+            username: 'ünï "quoted" \\ back\nslash\u2028',
+            sessionName: '\uD800\uDC00\uDFFF',
+            groups: ['a,b', '', '["x"]', '\n', '\uD83D\uDE00'],
+            subject: '\u0000nul',
+          }),
+        ];
+        for (const record of records) await store.sessions.create(record);
+        for (const record of records) expect(await store.sessions.get(record.sid)).toEqual(record);
+        const listed = await store.sessions.list({ by: 'all' }, { limit: 10 });
+        expect([...listed.items].sort((x, y) => (x.sid < y.sid ? -1 : 1))).toEqual(
+          [...records].sort((x, y) => (x.sid < y.sid ? -1 : 1)),
+        );
+      });
+
+      it('a revocation survives in the record: the first time stands, in get and in every listing', async () => {
+        const record = session({ policy: '{"a":"with\\nescaped newline"}', sessionPolicy: 'raw\nnewline' });
+        const at = now();
+        await store.sessions.create(record);
+        expect(await store.sessions.revoke(record.sid, at + 7)).toBe(true);
+        expect(await store.sessions.revoke(record.sid, at + 3)).toBe(true);
+        const revoked = { ...record, revokedAt: at + 7 };
+        expect(await store.sessions.get(record.sid)).toEqual(revoked);
+        for (const index of [
+          { by: 'all' },
+          { by: 'principal', value: record.principal },
+          { by: 'role', value: record.role },
+          { by: 'group', value: 'engineers' },
+          { by: 'idp', value: record.idp },
+        ] satisfies SessionIndex[]) {
+          expect((await store.sessions.list(index, { limit: 10 })).items).toEqual([revoked]);
+        }
+      });
+
+      it('list by role, group and idp pages through exactly the matching sessions, newest first', async () => {
+        const t = now();
+        const roles = ['r-a', 'r-b', 'r-c'];
+        const idps = ['corp', 'k8s'];
+        const records = Array.from({ length: 30 }, (_, i) =>
+          session({
+            sid: `s-${String(i).padStart(2, '0')}`,
+            // Ties of issuedAt, so pages also end inside one millisecond.
+            issuedAt: t - 100 + Math.floor(i / 3),
+            principal: `p-${i % 4}`,
+            role: roles[i % 3]!,
+            idp: idps[i % 2]!,
+            groups: [...(i % 2 === 0 ? ['even'] : []), ...(i % 5 === 0 ? ['fifth'] : []), 'everyone'],
+          }),
+        );
+        await Promise.all(records.map((record) => store.sessions.create(record)));
+        const newestFirst = [...records].sort((x, y) => y.issuedAt - x.issuedAt || (x.sid < y.sid ? 1 : -1));
+        const cases: [SessionIndex, (record: SessionRecord) => boolean][] = [
+          [{ by: 'role', value: 'r-b' }, (record) => record.role === 'r-b'],
+          [{ by: 'idp', value: 'k8s' }, (record) => record.idp === 'k8s'],
+          [{ by: 'group', value: 'fifth' }, (record) => record.groups.includes('fifth')],
+          [{ by: 'group', value: 'even' }, (record) => record.groups.includes('even')],
+          [{ by: 'group', value: 'everyone' }, () => true],
+          [{ by: 'principal', value: 'p-1' }, (record) => record.principal === 'p-1'],
+          [{ by: 'group', value: 'nobody' }, () => false],
+        ];
+        for (const [index, wanted] of cases) {
+          const expected = newestFirst.filter(wanted);
+          for (const limit of [1, 2, 4, 7, 50]) {
+            const pages = await listAll(store, index, limit);
+            expect(pages.flat(), `${JSON.stringify(index)} by ${limit}`).toEqual(expected);
+            // Far below the bound on examined sessions, every page but the last is full.
+            expect(pages.length).toBe(Math.max(1, Math.ceil(expected.length / limit)));
+          }
+        }
+      });
+
+      it('a filtered page that examines its bound of sessions comes back short with a cursor, and the walk goes on', async () => {
+        const t = now();
+        let made = 0;
+        const make = (count: number, role: string) =>
+          Array.from({ length: count }, () => {
+            made++;
+            return session({ sid: `s-${String(made).padStart(5, '0')}`, issuedAt: t - made, role });
+          });
+        const first = make(1, 'rare');
+        const fillFirstPage = make(MAX_EXAMINED_PER_PAGE - 1, 'common');
+        const fillSecondPage = make(MAX_EXAMINED_PER_PAGE, 'common');
+        const fullPage = make(3, 'rare');
+        const between = make(5, 'common');
+        const last = make(1, 'rare');
+        const records = [...first, ...fillFirstPage, ...fillSecondPage, ...fullPage, ...between, ...last];
+        for (let i = 0; i < records.length; i += 500)
+          await Promise.all(records.slice(i, i + 500).map((record) => store.sessions.create(record)));
+
+        const rare: SessionIndex = { by: 'role', value: 'rare' };
+        const list = (cursor?: string) =>
+          store.sessions.list(rare, { limit: 2, ...(cursor === undefined ? {} : { cursor }) });
+        // The bound is reached after the first match: a short page.
+        const page1 = await list();
+        expect(sids(page1.items)).toEqual(sids(first));
+        // No match within the bound: an empty page that still has a cursor.
+        const page2 = await list(defined(page1.cursor));
+        expect(page2.items).toEqual([]);
+        // A third match fills the page before the bound: the cursor is at the page's last session.
+        const page3 = await list(defined(page2.cursor));
+        expect(sids(page3.items)).toEqual(sids(fullPage.slice(0, 2)));
+        const page4 = await list(defined(page3.cursor));
+        expect(sids(page4.items)).toEqual(sids([fullPage[2]!, ...last]));
+        expect(page4.cursor).toBeUndefined();
+        // Unfiltered listings fill their pages: every session matches.
+        const all = await store.sessions.list({ by: 'all' }, { limit: 100 });
+        expect(sids(all.items)).toEqual(sids(records.slice(0, 100)));
+        expect(all.cursor).toBeDefined();
       });
 
       it('list rejects a malformed cursor and an out-of-range limit with ValidationError', async () => {

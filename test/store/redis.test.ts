@@ -12,7 +12,7 @@ import { createStore } from '../../src/store/index.js';
 import { RedisAuditStore } from '../../src/store/redis/audit.js';
 import { RedisConnection } from '../../src/store/redis/connection.js';
 import { RedisKeys } from '../../src/store/redis/keys.js';
-import type { AuditEntry, Store } from '../../src/store/types.js';
+import type { AuditEntry, SessionRecord, Store } from '../../src/store/types.js';
 import { startThrowawayRedis } from '../support/redis-server.js';
 import { describeStoreConformance } from './conformance.js';
 
@@ -154,7 +154,7 @@ describe('redis store', () => {
     }
   });
 
-  it('keeps every key under its prefix; sessions and their indexes expire, an index with its longest member', async () => {
+  it('keeps every key under its prefix; sessions and their indexes expire, an index with its longest member, a revoked session too', async () => {
     const keyPrefix = `${runPrefix}layout:`;
     const store = createStore(storeConfig({ keyPrefix }), { clock: systemClock });
     try {
@@ -186,15 +186,12 @@ describe('redis store', () => {
       const keys = await keysUnder(keyPrefix);
       expect(keys.map((key) => key.slice(keyPrefix.length)).sort()).toEqual(
         [
-          'sess:s-long',
-          'sess:s-short',
+          'sess1:s-long',
+          'sess1:s-short',
           'akid:ASIALONG',
           'akid:ASIASHORT',
           'idx:all',
           'idx:principal:p-a',
-          'idx:role:r',
-          'idx:idp:corp',
-          'idx:group:g',
           '{nb}:global',
           'once:state:k',
           'login:l-1',
@@ -206,10 +203,15 @@ describe('redis store', () => {
         ].sort(),
       );
       const ttl = (key: string) => admin.pttl(`${keyPrefix}${key}`);
-      expect(await ttl('sess:s-short')).toBeGreaterThan(8_000);
-      expect(await ttl('sess:s-short')).toBeLessThanOrEqual(10_000);
+      expect(await admin.type(`${keyPrefix}sess1:s-short`)).toBe('string');
+      expect(await ttl('sess1:s-short')).toBeGreaterThan(8_000);
+      expect(await ttl('sess1:s-short')).toBeLessThanOrEqual(10_000);
       expect(await ttl('akid:ASIASHORT')).toBeLessThanOrEqual(10_000);
-      for (const index of ['idx:all', 'idx:role:r', 'idx:group:g']) {
+      // A revocation rewrites the record and keeps its lifetime.
+      expect(await store.sessions.revoke('s-short', now)).toBe(true);
+      expect(await ttl('sess1:s-short')).toBeGreaterThan(8_000);
+      expect(await ttl('sess1:s-short')).toBeLessThanOrEqual(10_000);
+      for (const index of ['idx:all', 'idx:principal:p-a']) {
         expect(await ttl(index)).toBeGreaterThan(18_000);
         expect(await ttl(index)).toBeLessThanOrEqual(20_000);
       }
@@ -221,6 +223,85 @@ describe('redis store', () => {
     } finally {
       await store.close();
     }
+  });
+});
+
+describe('redis session records', () => {
+  const keyPrefix = `${runPrefix}damaged:`;
+  let store: Store;
+  afterEach(async () => {
+    await store.close();
+    await deleteKeysUnder(keyPrefix);
+  });
+
+  const record = (sid: string): SessionRecord => {
+    const now = Date.now();
+    return {
+      sid,
+      akid: `ASIA${sid.toUpperCase().padEnd(16, 'X')}`,
+      kid: 'k1',
+      principal: 'p-a',
+      idp: 'corp',
+      issuer: 'https://login.corp.example',
+      subject: 'a',
+      username: 'a',
+      groups: ['g'],
+      role: 'r',
+      sessionName: 'a',
+      policy: '{"Version":"2012-10-17","Statement":[]}',
+      policyHash: 'ph',
+      issuedAt: now,
+      expiresAt: now + 60_000,
+    };
+  };
+
+  it.each([
+    ['garbage', 'not a record'],
+    ['an empty string', ''],
+    ['JSON of another shape', '{"sid":"s-1"}'],
+    ['a field missing', (stored: string) => JSON.stringify(JSON.parse(stored).slice(0, -1))],
+    ['a field of the wrong type', (stored: string) => stored.replace('"corp"', '7')],
+    ['a time that is not an integer', (stored: string) => stored.replace(/,(\d+)]$/, ',1.5]')],
+    ['a cut-off record', (stored: string) => stored.slice(0, -5)],
+    ['a revocation time that is not a number', (stored: string) => `${stored}\nsoon`],
+    ['two revocation times', (stored: string) => `${stored}\n5\n6`],
+  ])('a record holding %s is an error, never a valid session', async (_, damage) => {
+    store = createStore(storeConfig({ keyPrefix }), { clock: systemClock });
+    const session = record('s-damaged');
+    await store.sessions.create(session);
+    const key = `${keyPrefix}sess1:${session.sid}`;
+    const stored = defined(await admin.get(key));
+    await admin.set(key, typeof damage === 'string' ? damage : damage(stored), 'KEEPTTL');
+
+    await expect(store.sessions.get(session.sid)).rejects.toThrow(
+      /Stored session record s-damaged is corrupt/,
+    );
+    await expect(store.sessions.list({ by: 'all' }, { limit: 10 })).rejects.toThrow(/corrupt/);
+    await expect(store.sessions.list({ by: 'role', value: 'r' }, { limit: 10 })).rejects.toThrow(/corrupt/);
+  });
+
+  it('a record of another type under the key is an error, never a valid session', async () => {
+    store = createStore(storeConfig({ keyPrefix }), { clock: systemClock });
+    const session = record('s-hash');
+    await store.sessions.create(session);
+    const key = `${keyPrefix}sess1:${session.sid}`;
+    await admin.del(key);
+    await admin.hset(key, { sid: session.sid, akid: session.akid });
+    await expect(store.sessions.get(session.sid)).rejects.toThrow();
+    await expect(store.sessions.revoke(session.sid, Date.now())).rejects.toThrow();
+  });
+
+  it('a revocation marks the record once, and the stored record decodes unchanged otherwise', async () => {
+    store = createStore(storeConfig({ keyPrefix }), { clock: systemClock });
+    const session = record('s-revoked');
+    await store.sessions.create(session);
+    const key = `${keyPrefix}sess1:${session.sid}`;
+    const stored = defined(await admin.get(key));
+    expect(stored).not.toContain('\n');
+    await store.sessions.revoke(session.sid, 1_000);
+    await store.sessions.revoke(session.sid, 2_000);
+    expect(await admin.get(key)).toBe(`${stored}\n1000`);
+    expect(await store.sessions.get(session.sid)).toEqual({ ...session, revokedAt: 1_000 });
   });
 });
 
@@ -330,3 +411,8 @@ describe('redis audit store', () => {
     expect(verifyAuditChain(entries, { startHash: '' })).toMatchObject({ ok: true, count: 4 });
   });
 });
+
+function defined<T>(value: T | null | undefined): T {
+  if (value === null || value === undefined) throw new Error('expected a value');
+  return value;
+}

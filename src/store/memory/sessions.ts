@@ -1,12 +1,14 @@
-import { decodeSessionRecord, encodeSessionRecord, indexesOf, indexName } from '../session-record.js';
-import type { SessionFields } from '../session-record.js';
+import { listSessions, type IndexWalk } from '../session-listing.js';
+import { newestFirst } from '../session-page.js';
 import {
-  checkPageLimit,
-  decodeSessionCursor,
-  encodeSessionCursor,
-  newestFirst,
-  type SessionPosition,
-} from '../session-page.js';
+  decodeSessionRecord,
+  encodeSessionRecord,
+  indexesOf,
+  indexName,
+  revokedRecord,
+  type KeptSessionIndex,
+  type StoredSessionRecord,
+} from '../session-record.js';
 import { checkTimestamp } from '../time-arguments.js';
 import type { Page, SessionIndex, SessionRecord, SessionStore } from '../types.js';
 import type { MemoryContext } from './context.js';
@@ -15,7 +17,7 @@ import { ExpiringMap } from './expiring-map.js';
 const pruneIntervalMs = 60_000;
 
 export class MemorySessionStore implements SessionStore {
-  private readonly records: ExpiringMap<SessionFields>;
+  private readonly records: ExpiringMap<StoredSessionRecord>;
   private readonly sidsByAccessKey: ExpiringMap<string>;
   /** Index name → sid → issuedAt. Members whose record is gone are dropped when met. */
   private readonly indexes = new Map<string, Map<string, number>>();
@@ -45,8 +47,8 @@ export class MemorySessionStore implements SessionStore {
 
   async get(sid: string): Promise<SessionRecord | null> {
     this.context.assertOpen();
-    const fields = this.records.get(sid);
-    return fields ? decodeSessionRecord(fields) : null;
+    const stored = this.records.get(sid);
+    return stored === undefined ? null : decodeSessionRecord(sid, stored);
   }
 
   async sidForAccessKey(akid: string): Promise<string | null> {
@@ -57,34 +59,41 @@ export class MemorySessionStore implements SessionStore {
   async revoke(sid: string, at: number): Promise<boolean> {
     this.context.assertOpen();
     checkTimestamp('at', at);
-    const fields = this.records.get(sid);
-    if (!fields) return false;
-    // The first revocation time stands.
-    fields.revokedAt ??= String(at);
+    const stored = this.records.get(sid);
+    const expiresAt = this.records.expiresAt(sid);
+    if (stored === undefined || expiresAt === undefined) return false;
+    this.records.set(sid, revokedRecord(stored, at), expiresAt);
     return true;
   }
 
   async list(index: SessionIndex, options: { limit: number; cursor?: string }): Promise<Page<SessionRecord>> {
     this.context.assertOpen();
-    checkPageLimit(options.limit);
-    const after = options.cursor === undefined ? undefined : decodeSessionCursor(options.cursor);
+    return listSessions(index, options, (walked) => this.walk(walked));
+  }
+
+  private walk(index: KeptSessionIndex): IndexWalk {
     const name = indexName(index);
-    const members = this.indexes.get(name);
-    if (!members) return { items: [] };
-    const positions: (SessionPosition & { fields: SessionFields })[] = [];
-    for (const [sid, issuedAt] of members) {
-      const fields = this.records.get(sid);
-      if (!fields) members.delete(sid);
-      else if (!after || newestFirst({ issuedAt, sid }, after) > 0) positions.push({ issuedAt, sid, fields });
-    }
-    if (members.size === 0) this.indexes.delete(name);
-    positions.sort(newestFirst);
-    const page = positions.slice(0, options.limit);
-    const items = page.map((position) => decodeSessionRecord(position.fields));
-    const last = page.at(-1);
-    return positions.length > options.limit && last
-      ? { items, cursor: encodeSessionCursor(last) }
-      : { items };
+    return {
+      membersAfter: async (after, count) => {
+        this.context.assertOpen();
+        const members = [...(this.indexes.get(name) ?? [])]
+          .map(([sid, issuedAt]) => ({ sid, issuedAt }))
+          .filter((member) => !after || newestFirst(member, after) > 0)
+          .sort(newestFirst);
+        return { members: members.slice(0, count), more: members.length > count };
+      },
+      recordsOf: async (members) => {
+        this.context.assertOpen();
+        const index = this.indexes.get(name);
+        const records = members.map((member) => {
+          const stored = this.records.get(member.sid);
+          if (stored === undefined) index?.delete(member.sid);
+          return stored === undefined ? null : decodeSessionRecord(member.sid, stored);
+        });
+        if (index?.size === 0) this.indexes.delete(name);
+        return records;
+      },
+    };
   }
 
   private pruneNowAndThen(): void {

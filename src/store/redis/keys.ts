@@ -1,21 +1,26 @@
-import { indexName } from '../session-record.js';
-import type { SessionIndex } from '../types.js';
+import { indexName, type KeptSessionIndex } from '../session-record.js';
 
 /**
  * Every key and channel the Redis store uses, all under the configured prefix (default `fp:`):
  *
- * | key                          | type    | lifetime                                                |
- * |------------------------------|---------|---------------------------------------------------------|
- * | `sess:<sid>`                 | hash    | until the session's expiresAt                           |
- * | `akid:<akid>`                | string  | sid; until the session's expiresAt                      |
- * | `idx:all`, `idx:<by>:<value>`| zset    | sids scored by issuedAt; until the longest member's end |
- * | `{nb}:<scope>`               | string  | not-before mark; one hash tag, so MGET reads many       |
- * | `once:<namespace>:<key>`     | string  | the caller's TTL                                        |
- * | `login:<id>`                 | string  | login session; the caller's TTL, renewed on every put   |
- * | `rate:<key>`                 | string  | hit count; the window, set by the first hit             |
- * | `cfg:<name>`                 | hash    | value + version; kept                                   |
- * | `{audit}:log`, `{audit}:head`| stream, hash | the chain and its head; one hash tag for the CAS   |
- * | channel `ch:<channel>`       | pub/sub | (channels are server-wide, so they carry the prefix too) |
+ * | key                            | type    | lifetime                                                |
+ * |--------------------------------|---------|---------------------------------------------------------|
+ * | `sess1:<sid>`                  | string  | the record (session-record.ts); until its expiresAt     |
+ * | `akid:<akid>`                  | string  | sid; until the session's expiresAt                      |
+ * | `idx:all`, `idx:principal:<p>` | zset    | sids scored by issuedAt; until the longest member's end |
+ * | `{nb}:<scope>`                 | string  | not-before mark; one hash tag, so MGET reads many       |
+ * | `once:<namespace>:<key>`       | string  | the caller's TTL                                        |
+ * | `login:<id>`                   | string  | login session; the caller's TTL, renewed on every put   |
+ * | `rate:<key>`                   | string  | hit count; the window, set by the first hit             |
+ * | `cfg:<name>`                   | hash    | value + version; kept                                   |
+ * | `{audit}:log`, `{audit}:head`  | stream, hash | the chain and its head; one hash tag for the CAS   |
+ * | channel `ch:<channel>`         | pub/sub | (channels are server-wide, so they carry the prefix too) |
+ *
+ * Older versions kept session records as hashes under `sess:<sid>`, and indexes per role, group and idp.
+ * A new record layout takes a new key name, so a record of an older layout is not found (its credentials
+ * stop verifying) instead of failing with WRONGTYPE; it and the older indexes, no longer written, expire
+ * on their own. Members of `idx:all` and `idx:principal:` whose record is not found are dropped by the
+ * listing that meets them.
  *
  * The namespace is URI-encoded so that no namespace/key pair can spell another's key. Login ids and rate
  * keys (which may carry client input) are encoded too, lone surrogates included: sent as they are, those
@@ -32,14 +37,14 @@ export class RedisKeys {
   }
 
   session(sid: string): string {
-    return `${this.prefix}sess:${sid}`;
+    return `${this.prefix}sess1:${sid}`;
   }
 
   accessKey(akid: string): string {
     return `${this.prefix}akid:${akid}`;
   }
 
-  index(index: SessionIndex): string {
+  index(index: KeptSessionIndex): string {
     return `${this.prefix}idx:${indexName(index)}`;
   }
 

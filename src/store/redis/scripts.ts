@@ -6,15 +6,6 @@ import type { RedisOptions } from 'ioredis';
  * Values pass through as strings (Lua would print large numbers in exponent form).
  */
 export const luaScripts = {
-  /** KEYS: session hash. ARGV: ttlMs, field, value, ... The record replaces any earlier one whole. */
-  fpSessionCreate: {
-    numberOfKeys: 1,
-    lua: `
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return 1`,
-  },
   /**
    * KEYS: index sorted set. ARGV: issuedAt, sid, ttlMs. The index lives as long as its longest member.
    * A script rather than ZADD, PEXPIRE NX, PEXPIRE GT sent as commands: each command reads the clock anew,
@@ -31,12 +22,19 @@ if redis.call('PEXPIRE', KEYS[1], ARGV[3], 'NX') == 0 then
 end
 return 1`,
   },
-  /** KEYS: session hash. ARGV: at. 0 when there is no such session; the first revocation time stands. */
+  /**
+   * KEYS: session record. ARGV: at. 0 when there is no such session. Appends a newline and `at` unless the
+   * record has a newline already (see session-record.ts), so the first revocation time stands. SET KEEPTTL
+   * rather than APPEND: APPEND leaves the string room to grow, up to its own length again.
+   */
   fpRevoke: {
     numberOfKeys: 1,
     lua: `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSETNX', KEYS[1], 'revokedAt', ARGV[1])
+local record = redis.call('GET', KEYS[1])
+if not record then return 0 end
+if not string.find(record, '\\n', 1, true) then
+  redis.call('SET', KEYS[1], record .. '\\n' .. ARGV[1], 'KEEPTTL')
+end
 return 1`,
   },
   /** KEYS: mark. ARGV: at, ttlMs. Neither the mark nor its remaining lifetime ever shrinks. */
@@ -105,7 +103,6 @@ return {1, ids}`,
 
 /** The methods ioredis adds for `luaScripts`: keys first, then arguments. */
 export interface ScriptCommands {
-  fpSessionCreate(session: string, ttlMs: number, ...fields: string[]): Promise<unknown>;
   fpIndexAdd(index: string, issuedAt: number, sid: string, ttlMs: number): Promise<unknown>;
   fpRevoke(session: string, at: number): Promise<unknown>;
   fpRaise(mark: string, at: number, ttlMs: number): Promise<unknown>;

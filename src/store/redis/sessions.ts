@@ -1,20 +1,21 @@
 import type { Clock } from '../../clock.js';
-import { decodeSessionRecord, encodeSessionRecord, indexesOf } from '../session-record.js';
+import { listSessions, type IndexWalk } from '../session-listing.js';
+import { newestFirst, type SessionPosition } from '../session-page.js';
 import {
-  checkPageLimit,
-  decodeSessionCursor,
-  encodeSessionCursor,
-  newestFirst,
-  type SessionPosition,
-} from '../session-page.js';
+  decodeSessionRecord,
+  encodeSessionRecord,
+  indexesOf,
+  type KeptSessionIndex,
+} from '../session-record.js';
 import { checkTimestamp } from '../time-arguments.js';
 import type { Page, SessionIndex, SessionRecord, SessionStore } from '../types.js';
 import type { RedisConnection } from './connection.js';
 import type { RedisKeys } from './keys.js';
 
 /**
- * Sessions as hashes with indexes beside them. Lifetimes are sent as TTLs measured on the store's clock
- * (expiresAt - now), so the process's clock alone decides when a session ends; Redis only counts down.
+ * Sessions as one string each (see session-record.ts) with the `all` and `principal` indexes beside them.
+ * Lifetimes are sent as TTLs measured on the store's clock (expiresAt - now), so the process's clock alone
+ * decides when a session ends; Redis only counts down.
  */
 export class RedisSessionStore implements SessionStore {
   constructor(
@@ -39,10 +40,11 @@ export class RedisSessionStore implements SessionStore {
     checkTimestamp('expiresAt', record.expiresAt);
     const ttlMs = record.expiresAt - this.clock.now();
     if (ttlMs <= 0) return; // Already over: there is nothing to keep.
-    const fields = Object.entries(encodeSessionRecord(record)).flat();
+    const stored = encodeSessionRecord(record);
     await this.connection.run((redis) =>
       Promise.all([
-        redis.fpSessionCreate(this.keys.session(record.sid), ttlMs, ...fields),
+        // SET replaces any earlier record whole, TTL included.
+        redis.set(this.keys.session(record.sid), stored, 'PX', ttlMs),
         redis.set(this.keys.accessKey(record.akid), record.sid, 'PX', ttlMs),
         ...indexesOf(record).map((index) =>
           redis.fpIndexAdd(this.keys.index(index), record.issuedAt, record.sid, ttlMs),
@@ -52,8 +54,8 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async get(sid: string): Promise<SessionRecord | null> {
-    const fields = await this.connection.run((redis) => redis.hgetall(this.keys.session(sid)));
-    return Object.keys(fields).length === 0 ? null : decodeSessionRecord(fields);
+    const stored = await this.connection.run((redis) => redis.get(this.keys.session(sid)));
+    return stored === null ? null : decodeSessionRecord(sid, stored);
   }
 
   async sidForAccessKey(akid: string): Promise<string | null> {
@@ -67,42 +69,41 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async list(index: SessionIndex, options: { limit: number; cursor?: string }): Promise<Page<SessionRecord>> {
-    checkPageLimit(options.limit);
+    return listSessions(index, options, (walked) => this.walk(walked));
+  }
+
+  private walk(index: KeptSessionIndex): IndexWalk {
     const key = this.keys.index(index);
-    let after = options.cursor === undefined ? undefined : decodeSessionCursor(options.cursor);
-    const found: SessionRecord[] = [];
-    // One more than asked, to know whether another page follows.
-    while (found.length <= options.limit) {
-      const wanted = options.limit + 1 - found.length;
-      const { members, exhausted } = await this.membersAfter(key, after, wanted);
-      const records = await this.connection.run((redis) =>
-        Promise.all(members.map((member) => redis.hgetall(this.keys.session(member.sid)))),
-      );
-      const gone: string[] = [];
-      for (const [i, member] of members.entries()) {
-        const fields = records[i] ?? {};
-        if (Object.keys(fields).length > 0) found.push(decodeSessionRecord(fields));
-        else gone.push(member.sid);
-      }
-      if (gone.length > 0) await this.connection.run((redis) => redis.zrem(key, ...gone));
-      if (exhausted) break;
-      after = members.at(-1);
-    }
-    const items = found.slice(0, options.limit);
-    const last = items.at(-1);
-    return found.length > options.limit && last ? { items, cursor: encodeSessionCursor(last) } : { items };
+    return {
+      membersAfter: (after, count) => this.membersAfter(key, after, count),
+      /**
+       * One round trip: a GET per record, auto-pipelined (rather than MGET, whose keys would have to share
+       * a Cluster slot). Members whose record is gone are removed from the index.
+       */
+      recordsOf: async (members) => {
+        const stored = await this.connection.run((redis) =>
+          Promise.all(members.map((member) => redis.get(this.keys.session(member.sid)))),
+        );
+        const gone = members.filter((_, i) => stored[i] === null).map((member) => member.sid);
+        if (gone.length > 0) await this.connection.run((redis) => redis.zrem(key, ...gone));
+        return members.map((member, i) => {
+          const record = stored[i];
+          return record === null || record === undefined ? null : decodeSessionRecord(member.sid, record);
+        });
+      },
+    };
   }
 
   /**
    * Members listed after `after`, newest first: the rest of its own issuedAt (a score range cannot start
    * inside one score, so the whole tie group is read; ties are sessions of one millisecond) and then up to
-   * `count` strictly older members. `exhausted` when no older members remain beyond these.
+   * `count` strictly older members. One older member more is asked for, to tell whether any follows.
    */
   private async membersAfter(
     key: string,
     after: SessionPosition | undefined,
     count: number,
-  ): Promise<{ members: SessionPosition[]; exhausted: boolean }> {
+  ): Promise<{ members: SessionPosition[]; more: boolean }> {
     const [ties, older] = await this.connection.run((redis) =>
       Promise.all([
         after === undefined
@@ -116,16 +117,18 @@ export class RedisSessionStore implements SessionStore {
           'REV',
           'LIMIT',
           0,
-          count,
+          count + 1,
           'WITHSCORES',
         ),
       ]),
     );
     const olderMembers = positions(older);
+    const more = olderMembers.length > count;
+    if (more) olderMembers.pop();
     const members = after
       ? [...positions(ties).filter((member) => newestFirst(member, after) > 0), ...olderMembers]
       : olderMembers;
-    return { members, exhausted: olderMembers.length < count };
+    return { members, more };
   }
 }
 
