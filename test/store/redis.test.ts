@@ -5,13 +5,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, inject, it, vi } from 'vitest';
 import { openAuditEntry, sealAuditEvent, verifyAuditChain } from '../../src/audit/chain.js';
-import { systemClock } from '../../src/clock.js';
+import { ManualClock, systemClock } from '../../src/clock.js';
 import type { Config } from '../../src/config/schema.js';
 import { StoreUnavailableError } from '../../src/errors.js';
 import { createStore } from '../../src/store/index.js';
 import { RedisAuditStore } from '../../src/store/redis/audit.js';
 import { RedisConnection } from '../../src/store/redis/connection.js';
 import { RedisKeys } from '../../src/store/redis/keys.js';
+import { INDEX_HORIZON_MS } from '../../src/store/redis/sessions.js';
 import type { AuditEntry, SessionRecord, Store } from '../../src/store/types.js';
 import { startThrowawayRedis } from '../support/redis-server.js';
 import { describeStoreConformance } from './conformance.js';
@@ -278,6 +279,22 @@ describe('redis session records', () => {
     );
     await expect(store.sessions.list({ by: 'all' }, { limit: 10 })).rejects.toThrow(/corrupt/);
     await expect(store.sessions.list({ by: 'role', value: 'r' }, { limit: 10 })).rejects.toThrow(/corrupt/);
+  });
+
+  it('adding a session trims index members issued longer ago than any session can live', async () => {
+    const clock = new ManualClock(Date.now() - INDEX_HORIZON_MS - 60_000);
+    store = createStore(storeConfig({ keyPrefix }), { clock });
+    const old = { ...record('s-old'), issuedAt: clock.now(), expiresAt: clock.now() + 900_000 };
+    await store.sessions.create(old);
+    expect(await admin.zrange(`${keyPrefix}idx:all`, '0', '-1')).toEqual(['s-old']);
+    clock.set(Date.now());
+    await store.sessions.create({
+      ...record('s-new'),
+      issuedAt: clock.now(),
+      expiresAt: clock.now() + 900_000,
+    });
+    expect(await admin.zrange(`${keyPrefix}idx:all`, '0', '-1')).toEqual(['s-new']);
+    expect(await admin.zrange(`${keyPrefix}idx:principal:p-a`, '0', '-1')).toEqual(['s-new']);
   });
 
   it('a record of another type under the key is an error, never a valid session', async () => {

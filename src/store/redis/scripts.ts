@@ -7,7 +7,9 @@ import type { RedisOptions } from 'ioredis';
  */
 export const luaScripts = {
   /**
-   * KEYS: index sorted set. ARGV: issuedAt, sid, ttlMs. The index lives as long as its longest member.
+   * KEYS: index sorted set. ARGV: issuedAt, sid, ttlMs, horizon. The index lives as long as its longest
+   * member. Members issued before `horizon` are removed: their sessions have ended whatever their TTL
+   * (see INDEX_HORIZON_MS), and a busy index (`all`) that is never listed would otherwise keep them all.
    * A script rather than ZADD, PEXPIRE NX, PEXPIRE GT sent as commands: each command reads the clock anew,
    * so a set whose lifetime ends between the ZADD and the PEXPIRE expires with the member just added (the
    * session would be missing from its listings); a script runs on one clock reading. One EVALSHA also costs
@@ -17,6 +19,7 @@ export const luaScripts = {
     numberOfKeys: 1,
     lua: `
 redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[4])
 if redis.call('PEXPIRE', KEYS[1], ARGV[3], 'NX') == 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[3], 'GT')
 end
@@ -103,7 +106,7 @@ return {1, ids}`,
 
 /** The methods ioredis adds for `luaScripts`: keys first, then arguments. */
 export interface ScriptCommands {
-  fpIndexAdd(index: string, issuedAt: number, sid: string, ttlMs: number): Promise<unknown>;
+  fpIndexAdd(index: string, issuedAt: number, sid: string, ttlMs: number, horizon: number): Promise<unknown>;
   fpRevoke(session: string, at: number): Promise<unknown>;
   fpRaise(mark: string, at: number, ttlMs: number): Promise<unknown>;
   fpRateIncrement(counter: string, windowMs: number): Promise<unknown>;

@@ -13,6 +13,13 @@ import type { RedisConnection } from './connection.js';
 import type { RedisKeys } from './keys.js';
 
 /**
+ * Index members issued this long before a new session are trimmed when it is added: no session lives
+ * longer than 12 hours (the longest DurationSeconds), and the extra hour covers clock differences between
+ * the instances that wrote them.
+ */
+export const INDEX_HORIZON_MS = 13 * 3600 * 1000;
+
+/**
  * Sessions as one string each (see session-record.ts) with the `all` and `principal` indexes beside them.
  * Lifetimes are sent as TTLs measured on the store's clock (expiresAt - now), so the process's clock alone
  * decides when a session ends; Redis only counts down.
@@ -47,7 +54,13 @@ export class RedisSessionStore implements SessionStore {
         redis.set(this.keys.session(record.sid), stored, 'PX', ttlMs),
         redis.set(this.keys.accessKey(record.akid), record.sid, 'PX', ttlMs),
         ...indexesOf(record).map((index) =>
-          redis.fpIndexAdd(this.keys.index(index), record.issuedAt, record.sid, ttlMs),
+          redis.fpIndexAdd(
+            this.keys.index(index),
+            record.issuedAt,
+            record.sid,
+            ttlMs,
+            record.issuedAt - INDEX_HORIZON_MS,
+          ),
         ),
       ]),
     );
