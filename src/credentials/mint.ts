@@ -6,7 +6,7 @@ import type { Clock } from '../clock.js';
 import { AccessDeniedError, ValidationError } from '../errors.js';
 import type { Grant } from '../policy/types.js';
 import type { SessionRecord, Store } from '../store/types.js';
-import { deriveSecretAccessKey, newAccessKeyId, newSessionId, roleIdFor } from './access-keys.js';
+import { accessKeyIdFor, deriveSecretAccessKey, newSessionId, roleIdFor } from './access-keys.js';
 import type { IssuedCredentials } from './credentials.js';
 import type { KeyRing } from './keys.js';
 import type { LivenessChecker } from './liveness.js';
@@ -135,7 +135,7 @@ export class CredentialMinter {
     const newRecord = (sid = newSessionId()): SessionRecord => ({
       ...template,
       sid,
-      akid: newAccessKeyId(),
+      akid: accessKeyIdFor(sid),
       kid: this.keys.current.kid,
       issuedAt: now,
       expiresAt,

@@ -2,6 +2,7 @@ import { systemClock, type Clock } from '../clock.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import type { Store } from '../store/types.js';
 import { scopeKey, sessionKey, type LivenessChecker, type RevocationScope } from './liveness.js';
+import { sessionIdFor } from './access-keys.js';
 import { MAX_DURATION_SECONDS } from './mint.js';
 
 /** The channel every instance listens on; the store prefixes it, so deployments sharing a Redis stay apart. */
@@ -111,8 +112,8 @@ export class RevocationService {
       if (request.issuedBefore !== undefined) {
         throw new ValidationError(`issuedBefore does not apply to scope ${scope}`);
       }
-      const sid = scope === 'session' ? value : await this.store.sessions.sidForAccessKey(value);
-      if (sid === null || !(await this.store.sessions.revoke(sid, now))) {
+      const sid = scope === 'session' ? value : sessionIdFor(value);
+      if (sid === undefined || !(await this.store.sessions.revoke(sid, now))) {
         throw new NotFoundError(scope === 'session' ? 'No such session' : 'No such access key');
       }
       result = { scope, key: sessionKey(sid), at: now };

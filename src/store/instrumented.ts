@@ -48,7 +48,6 @@ export function instrumentStore(store: Store, observer: StoreObserver): Store {
   const instrumentedSessions: SessionStore = {
     create: timed('sessions.create', (record) => sessions.create(record)),
     get: timed('sessions.get', (sid) => sessions.get(sid)),
-    sidForAccessKey: timed('sessions.sidForAccessKey', (akid) => sessions.sidForAccessKey(akid)),
     revoke: timed('sessions.revoke', (sid, at) => sessions.revoke(sid, at)),
     list: timed('sessions.list', (index, options) => sessions.list(index, options)),
   };

@@ -58,8 +58,6 @@ export interface SessionStore {
   /** Stores the record and adds it to its indexes; the record expires at `expiresAt`. */
   create(record: SessionRecord): Promise<void>;
   get(sid: string): Promise<SessionRecord | null>;
-  /** The session id an access key id belongs to. */
-  sidForAccessKey(akid: string): Promise<string | null>;
   /** Marks one session revoked. Returns false when no such session exists. */
   revoke(sid: string, at: number): Promise<boolean>;
   /**

@@ -12,7 +12,9 @@ import {
 import {
   ACCESS_KEY_ID_PATTERN,
   deriveSecretAccessKey,
-  newAccessKeyId,
+  accessKeyIdFor,
+  newSessionId,
+  sessionIdFor,
 } from '../../src/credentials/access-keys.js';
 
 const tempDir = () => mkdtemp(join(tmpdir(), 'fedproxy-keys-'));
@@ -91,19 +93,42 @@ describe('key ring', () => {
 
 describe('access keys and derived secrets', () => {
   it('access key ids are ASIA + 16 base32 characters and never repeat', () => {
-    const ids = new Set(Array.from({ length: 2000 }, newAccessKeyId));
+    const ids = new Set(Array.from({ length: 2000 }, () => accessKeyIdFor(newSessionId())));
     expect(ids.size).toBe(2000);
     for (const id of ids) expect(id).toMatch(ACCESS_KEY_ID_PATTERN);
+  });
+
+  it('a session id and its access key id spell the same bits, each way', () => {
+    for (let i = 0; i < 500; i++) {
+      const sid = newSessionId();
+      expect(sid).toMatch(/^[A-Za-z0-9_-]{14}$/);
+      expect(sessionIdFor(accessKeyIdFor(sid))).toBe(sid);
+    }
+    expect(accessKeyIdFor('AAAAAAAAAAAAAA')).toBe('ASIAAAAAAAAAAAAAAAAA');
+    expect(accessKeyIdFor('_____________w')).toBe('ASIA7777777777777777');
+    expect(sessionIdFor('ASIA7777777777777777')).toBe('_____________w');
+  });
+
+  it('only ids of the right shape are converted', () => {
+    for (const akid of [
+      'AKIA7777777777777777',
+      'ASIA777777777777777',
+      'ASIA77777777777777771',
+      'asia7777777777777777',
+    ])
+      expect(sessionIdFor(akid)).toBeUndefined();
+    for (const sid of ['', 'AAAAAAAAAAAAAB', 'AAAAAAAAAAAAA', 'AAAAAAAAAAAAAAAA', 'AAAAAAAAAAAA+A'])
+      expect(() => accessKeyIdFor(sid)).toThrow(RangeError);
   });
 
   it('the secret is 40 characters, re-derivable, and depends on the derivation key', () => {
     const a = importKeySet(generateStoredKeySet(), 'a');
     const b = importKeySet(generateStoredKeySet(), 'b');
-    const akid = newAccessKeyId();
+    const akid = accessKeyIdFor(newSessionId());
     const secret = deriveSecretAccessKey(a.derivationKey, akid);
     expect(secret).toHaveLength(40);
     expect(deriveSecretAccessKey(a.derivationKey, akid)).toBe(secret);
     expect(deriveSecretAccessKey(b.derivationKey, akid)).not.toBe(secret);
-    expect(deriveSecretAccessKey(a.derivationKey, newAccessKeyId())).not.toBe(secret);
+    expect(deriveSecretAccessKey(a.derivationKey, accessKeyIdFor(newSessionId()))).not.toBe(secret);
   });
 });

@@ -105,12 +105,12 @@ describe('instrumented store', () => {
 
     await expect(store.sessions.get('sid-1')).rejects.toBe(failure);
     await expect(store.sessions.get('sid-2')).rejects.toBe(failure);
-    expect(await store.sessions.sidForAccessKey('ASIAEXAMPLE')).toBeNull();
+    expect(await store.sessions.revoke('sid-3', Date.now())).toBe(false);
 
     expect(await storeErrors(metrics, 'sessions.get')).toBe(2);
     expect(await storeCount(metrics, 'sessions.get')).toBe(2); // failed operations are timed too
-    expect(await storeErrors(metrics, 'sessions.sidForAccessKey')).toBe(0);
-    expect(await storeCount(metrics, 'sessions.sidForAccessKey')).toBe(1);
+    expect(await storeErrors(metrics, 'sessions.revoke')).toBe(0);
+    expect(await storeCount(metrics, 'sessions.revoke')).toBe(1);
   });
 
   it('counts every operation of a closed store as failed (an unreachable backend)', async () => {

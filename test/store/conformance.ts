@@ -131,17 +131,9 @@ export function describeStoreConformance(name: string, makeBackend: () => Confor
         await store.sessions.create(record);
         const peer = peerOf(store);
         expect(await peer.sessions.get(record.sid)).toEqual(record);
-        expect(await peer.sessions.sidForAccessKey(record.akid)).toBe(record.sid);
       });
 
-      it('sidForAccessKey finds the session of an access key id, and null for an unknown one', async () => {
-        const record = session();
-        await store.sessions.create(record);
-        expect(await store.sessions.sidForAccessKey(record.akid)).toBe(record.sid);
-        expect(await store.sessions.sidForAccessKey('ASIAUNKNOWN')).toBeNull();
-      });
-
-      it('a session and its access key are gone once expiresAt has passed', async () => {
+      it('a session is gone once expiresAt has passed', async () => {
         const short = session({ expiresAt: now() + SHORT_TTL_MS });
         const long = session();
         await store.sessions.create(short);
@@ -149,7 +141,6 @@ export function describeStoreConformance(name: string, makeBackend: () => Confor
         expect(await store.sessions.get(short.sid)).not.toBeNull();
         await backend.elapse(PAST_SHORT_TTL_MS);
         expect(await store.sessions.get(short.sid)).toBeNull();
-        expect(await store.sessions.sidForAccessKey(short.akid)).toBeNull();
         expect(await store.sessions.revoke(short.sid, now())).toBe(false);
         expect(await store.sessions.get(long.sid)).toEqual(long);
       });
@@ -158,7 +149,6 @@ export function describeStoreConformance(name: string, makeBackend: () => Confor
         const record = session({ issuedAt: now() - 2000, expiresAt: now() - 1000 });
         await store.sessions.create(record);
         expect(await store.sessions.get(record.sid)).toBeNull();
-        expect(await store.sessions.sidForAccessKey(record.akid)).toBeNull();
         expect((await store.sessions.list({ by: 'all' }, { limit: 10 })).items).toEqual([]);
       });
 

@@ -18,14 +18,12 @@ const pruneIntervalMs = 60_000;
 
 export class MemorySessionStore implements SessionStore {
   private readonly records: ExpiringMap<StoredSessionRecord>;
-  private readonly sidsByAccessKey: ExpiringMap<string>;
   /** Index name → sid → issuedAt. Members whose record is gone are dropped when met. */
   private readonly indexes = new Map<string, Map<string, number>>();
   private lastPrune: number;
 
   constructor(private readonly context: MemoryContext) {
     this.records = new ExpiringMap(context.clock);
-    this.sidsByAccessKey = new ExpiringMap(context.clock);
     this.lastPrune = context.clock.now();
   }
 
@@ -36,7 +34,6 @@ export class MemorySessionStore implements SessionStore {
     if (record.expiresAt <= this.context.clock.now()) return; // Already over: there is nothing to keep.
     this.pruneNowAndThen();
     this.records.set(record.sid, encodeSessionRecord(record), record.expiresAt);
-    this.sidsByAccessKey.set(record.akid, record.sid, record.expiresAt);
     for (const index of indexesOf(record)) {
       const name = indexName(index);
       const members = this.indexes.get(name) ?? new Map<string, number>();
@@ -49,11 +46,6 @@ export class MemorySessionStore implements SessionStore {
     this.context.assertOpen();
     const stored = this.records.get(sid);
     return stored === undefined ? null : decodeSessionRecord(sid, stored);
-  }
-
-  async sidForAccessKey(akid: string): Promise<string | null> {
-    this.context.assertOpen();
-    return this.sidsByAccessKey.get(akid) ?? null;
   }
 
   async revoke(sid: string, at: number): Promise<boolean> {

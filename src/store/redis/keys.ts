@@ -6,7 +6,6 @@ import { indexName, type KeptSessionIndex } from '../session-record.js';
  * | key                            | type    | lifetime                                                |
  * |--------------------------------|---------|---------------------------------------------------------|
  * | `sess1:<sid>`                  | string  | the record (session-record.ts); until its expiresAt     |
- * | `akid:<akid>`                  | string  | sid; until the session's expiresAt                      |
  * | `idx:all`, `idx:principal:<p>` | zset    | sids scored by issuedAt; until the longest member's end |
  * | `{nb}:<scope>`                 | string  | not-before mark; one hash tag, so MGET reads many       |
  * | `once:<namespace>:<key>`       | string  | the caller's TTL                                        |
@@ -38,10 +37,6 @@ export class RedisKeys {
 
   session(sid: string): string {
     return `${this.prefix}sess1:${sid}`;
-  }
-
-  accessKey(akid: string): string {
-    return `${this.prefix}akid:${akid}`;
   }
 
   index(index: KeptSessionIndex): string {

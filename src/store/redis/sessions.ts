@@ -52,7 +52,6 @@ export class RedisSessionStore implements SessionStore {
       Promise.all([
         // SET replaces any earlier record whole, TTL included.
         redis.set(this.keys.session(record.sid), stored, 'PX', ttlMs),
-        redis.set(this.keys.accessKey(record.akid), record.sid, 'PX', ttlMs),
         ...indexesOf(record).map((index) =>
           redis.fpIndexAdd(
             this.keys.index(index),
@@ -69,10 +68,6 @@ export class RedisSessionStore implements SessionStore {
   async get(sid: string): Promise<SessionRecord | null> {
     const stored = await this.connection.run((redis) => redis.get(this.keys.session(sid)));
     return stored === null ? null : decodeSessionRecord(sid, stored);
-  }
-
-  async sidForAccessKey(akid: string): Promise<string | null> {
-    return this.connection.run((redis) => redis.get(this.keys.accessKey(akid)));
   }
 
   async revoke(sid: string, at: number): Promise<boolean> {
