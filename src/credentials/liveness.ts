@@ -46,6 +46,12 @@ export function scopesCovering(
 
 export type Liveness = { live: true } | { live: false; reason: string };
 
+/** Not-before marks read from the store: the scopes asked, and the marks found among them. */
+export interface MarksRead {
+  scopes: readonly string[];
+  marks: ReadonlyMap<string, number>;
+}
+
 export interface LivenessOptions {
   /**
    * How long (ms, by the injected clock) a positive answer about a session's not-before marks may be
@@ -103,23 +109,44 @@ export class LivenessChecker {
   }
 
   /**
-   * `fresh: true` skips the cache (the answer read is still cached for others): for handing out an
-   * existing session again (credential reuse), where a stale "live" would give out revoked credentials.
+   * For verification: the answer may come from the cache (see the class comment). Handing out an existing
+   * session again (credential reuse) uses `checkAgainst` instead, where a stale "live" would give out
+   * revoked credentials.
    */
-  async check(record: SessionRecord, options: { fresh?: boolean } = {}): Promise<Liveness> {
+  async check(record: SessionRecord): Promise<Liveness> {
     if (record.revokedAt !== undefined) return this.dead(record.sid, 'session revoked');
     const now = this.clock.now();
     if (record.expiresAt <= now) return this.dead(record.sid, 'session expired');
     const scopes = scopesCovering(record);
-    if (options.fresh !== true && this.cachedLive(record, scopes, now)) return { live: true };
+    if (this.cachedLive(record, scopes, now)) return { live: true };
 
     const generation = this.generation;
     const marks = await this.store.notBefore.get(scopes);
-    for (const [scope, notBefore] of marks) {
-      if (record.issuedAt < notBefore) return this.dead(record.sid, `revoked (${scope})`);
-    }
+    const revoked = revokedBy(record, marks);
+    if (revoked !== undefined) return this.dead(record.sid, revoked);
     if (this.maxStalenessMs > 0 && generation === this.generation) {
       this.cache.set(record.sid, { scopes, issuedAt: record.issuedAt, checkedAt: now });
+    }
+    return { live: true };
+  }
+
+  /**
+   * For credential reuse: never from the cache, against marks the caller has just read from the store
+   * (with the record, in one round trip). Scopes of the record that were not asked are asked now. Nothing is cached: the
+   * caller's read is not covered by the invalidation bookkeeping.
+   */
+  async checkAgainst(record: SessionRecord, read: MarksRead): Promise<Liveness> {
+    if (record.revokedAt !== undefined) return this.dead(record.sid, 'session revoked');
+    if (record.expiresAt <= this.clock.now()) return this.dead(record.sid, 'session expired');
+    const scopes = scopesCovering(record);
+    const missing = scopes.filter((scope) => !read.scopes.includes(scope));
+    const more = missing.length === 0 ? new Map<string, number>() : await this.store.notBefore.get(missing);
+    // Only the record's own scopes count: a mark on a scope the caller asked about but the record is
+    // not under (a group the user joined since) says nothing about it.
+    for (const scope of scopes) {
+      const notBefore = read.marks.get(scope) ?? more.get(scope);
+      if (notBefore !== undefined && record.issuedAt < notBefore)
+        return this.dead(record.sid, `revoked (${scope})`);
     }
     return { live: true };
   }
@@ -174,6 +201,14 @@ export const SESSION_KEY_PREFIX = 'session:';
 
 export function sessionKey(sid: string): string {
   return `${SESSION_KEY_PREFIX}${sid}`;
+}
+
+/** The reason the record is revoked by one of `marks`, if it is. */
+function revokedBy(record: SessionRecord, marks: ReadonlyMap<string, number>): string | undefined {
+  for (const [scope, notBefore] of marks) {
+    if (record.issuedAt < notBefore) return `revoked (${scope})`;
+  }
+  return undefined;
 }
 
 function sameScopes(a: readonly string[], b: readonly string[]): boolean {

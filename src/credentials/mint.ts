@@ -9,7 +9,7 @@ import type { SessionRecord, Store } from '../store/types.js';
 import { accessKeyIdFor, deriveSecretAccessKey, newSessionId, roleIdFor } from './access-keys.js';
 import type { IssuedCredentials } from './credentials.js';
 import type { KeyRing } from './keys.js';
-import type { LivenessChecker } from './liveness.js';
+import { scopesCovering, type LivenessChecker, type MarksRead } from './liveness.js';
 import { signSessionToken } from './session-token.js';
 
 export const MIN_DURATION_SECONDS = 900;
@@ -78,8 +78,8 @@ export function policyHash(policy: string, sessionPolicy: string | undefined): s
  * `reuseWindowSeconds` gets the same live session back, so SDK refresh storms do not create a session per
  * call. The pointer to the reusable session is claimed with set-if-absent *before* the session is written,
  * so concurrent callers converge on one session; a pointer to a session that is no longer live is dropped.
- * A revoked session is never reused: reuse goes through the same liveness check as verification, always
- * against the store (never a cached answer).
+ * A revoked session is never reused: reuse checks the session's record and the not-before marks of its
+ * scopes as read from the store at that moment (never a cached answer).
  */
 export class CredentialMinter {
   /** sid → its session token: every field it signs is fixed for the session's life (see credentialsFor). */
@@ -164,14 +164,21 @@ export class CredentialMinter {
     // One step claims the pointer for a new session or answers the session it already names.
     const sid = newSessionId();
     let claimedSid = await this.store.once.claim(REUSE_NAMESPACE, reuseKey, sid, windowMs);
+    // The not-before marks a reusable session is checked against are read with it, in the same round
+    // trip: the scopes come from the identity, which a session with this reuse key shares (any scope of
+    // the record outside them is still asked before deciding).
+    const scopes = scopesCovering(template);
     for (let attempt = 0; attempt < 3 && claimedSid !== null; attempt++) {
-      const existing = await this.store.sessions.get(claimedSid);
+      const [existing, marks] = await Promise.all([
+        this.store.sessions.get(claimedSid),
+        this.store.notBefore.get(scopes),
+      ]);
       if (existing === null && attempt < 2) {
         // Claimed by a concurrent mint that has not written its session yet.
         await new Promise((resolve) => setTimeout(resolve, 20));
       } else if (
         existing !== null &&
-        (await this.reusable(existing, now, durationSeconds * 1000 - windowMs))
+        (await this.reusable(existing, now, durationSeconds * 1000 - windowMs, { scopes, marks }))
       ) {
         return this.credentialsFor(existing, true);
       } else {
@@ -186,12 +193,17 @@ export class CredentialMinter {
     return this.credentialsFor(record, false);
   }
 
-  private async reusable(record: SessionRecord, now: number, minRemainingMs: number): Promise<boolean> {
+  private async reusable(
+    record: SessionRecord,
+    now: number,
+    minRemainingMs: number,
+    read: MarksRead,
+  ): Promise<boolean> {
     if (this.keys.find(record.kid) === undefined) return false;
     if (record.expiresAt - now < minRemainingMs) return false;
-    // Always asked of the store, never the liveness cache: a session revoked on another instance a
-    // moment ago must not be handed out again.
-    return (await this.liveness.check(record, { fresh: true })).live;
+    // Marks read from the store just now, never the liveness cache: a session revoked on another
+    // instance a moment ago must not be handed out again.
+    return (await this.liveness.checkAgainst(record, read)).live;
   }
 
   /**

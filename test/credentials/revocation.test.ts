@@ -336,6 +336,31 @@ describe.each([memoryStoreKind(), redisStoreKind()])('revocation ($kind store)',
         expect(await verifies(node, first)).toBe(false);
       },
     );
+
+    it("checks the marks of the session's own groups, also one the user has left since", async () => {
+      const node = instance(store, clock, { maxStalenessMs: 1000, reuseWindowSeconds: 300 });
+      const first = await node.minter.mintCredentials(
+        demoIdentity({ groups: ['engineers', 'old-team'] }),
+        demoGrant(),
+      );
+      await node.revocations.revoke(request('group', 'old-team'));
+      clock.advance(1);
+      const next = await node.minter.mintCredentials(demoIdentity({ groups: ['engineers'] }), demoGrant());
+      expect(next.sessionId).not.toBe(first.sessionId);
+    });
+
+    it('ignores a mark on a group the user joined after the session was minted', async () => {
+      const node = instance(store, clock, { maxStalenessMs: 1000, reuseWindowSeconds: 300 });
+      const first = await node.minter.mintCredentials(demoIdentity({ groups: ['engineers'] }), demoGrant());
+      await node.revocations.revoke(request('group', 'new-team'));
+      clock.advance(1);
+      const next = await node.minter.mintCredentials(
+        demoIdentity({ groups: ['engineers', 'new-team'] }),
+        demoGrant(),
+      );
+      expect(next.sessionId).toBe(first.sessionId);
+      expect(next.reused).toBe(true);
+    });
   });
 
   describe('two instances on one store', () => {
@@ -395,7 +420,8 @@ describe.each([memoryStoreKind(), redisStoreKind()])('revocation ($kind store)',
       // No listener on B: reuse must not depend on the message arriving.
       const b = instance(storeB, clock, { maxStalenessMs: STALENESS, reuseWindowSeconds: 300 });
       const first = await b.minter.mintCredentials(alice(), demoGrant());
-      expect((await b.minter.mintCredentials(alice(), demoGrant())).reused).toBe(true); // B caches it live
+      expect((await b.minter.mintCredentials(alice(), demoGrant())).reused).toBe(true);
+      expect(await verifies(b, first)).toBe(true); // B caches it live
 
       await a.revocations.revoke(request('role', 'reports-reader'));
       clock.advance(1);
