@@ -32,10 +32,10 @@ export class RedisSessionStore implements SessionStore {
   ) {}
 
   /**
-   * One round trip: the record and its index entries are issued in one tick, and
-   * the connection's auto-pipelining sends them as one batch, together with whatever other requests issued
-   * in that tick. (An explicit pipeline or MULTI would be a write of its own; MULTI also adds two commands
-   * and a QUEUED reply per command, for an isolation the order below makes unnecessary.)
+   * One round trip: the record and its index entries are issued in one tick, and the connection's
+   * auto-pipelining sends them as one batch, together with whatever other requests issued in that tick.
+   * (An explicit pipeline or MULTI would be a write of its own; MULTI also adds two commands and a QUEUED
+   * reply per command, for an isolation the order below makes unnecessary.)
    *
    * Indexes only after the record exists: a listing that meets an index member without a record removes
    * that member, so an entry must never be visible before its record. The record comes first in the batch,
