@@ -8,7 +8,6 @@ import {
   devIdpIssuer,
 } from '../../config/dev-idp.js';
 import type { LoadedConfig } from '../../config/load.js';
-import { createDevIdentityProvider } from './provider.js';
 import type { DevIdentityProvider, DevIdentityProviderOptions } from './provider.js';
 
 /**
@@ -56,7 +55,10 @@ export async function createDevIdpFromConfig(
   extra: Pick<DevIdentityProviderOptions, 'onServerError'> = {},
 ): Promise<DevIdentityProvider | undefined> {
   const options = devIdpOptionsFromConfig(config);
-  return options === undefined ? undefined : createDevIdentityProvider({ ...options, ...extra });
+  if (options === undefined) return undefined;
+  // Loaded only when enabled: a production process never loads oidc-provider.
+  const { createDevIdentityProvider } = await import('./provider.js');
+  return createDevIdentityProvider({ ...options, ...extra });
 }
 
 /**
