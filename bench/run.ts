@@ -149,11 +149,12 @@ const print = (line = '') => console.log(line);
 const fixed = (value: number, digits = 0) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
 
 function printTable(figures: ScenarioFigures[]): void {
-  print('| id | scenario | req/s | p50 ms | p99 ms | errors | × baseline | target | |');
-  print('|---|---|---|---|---|---|---|---|---|');
+  // Each round's req/s too: how far they differ says how much the mean can be trusted.
+  print('| id | scenario | req/s | each round | p50 ms | p99 ms | errors | × baseline | target | |');
+  print('|---|---|---|---|---|---|---|---|---|---|');
   for (const f of figures)
     print(
-      `| ${f.id} | ${f.name} | ${fixed(f.requestsPerSecond)} | ${fixed(f.p50Ms, 1)} | ${fixed(f.p99Ms, 1)} | ${f.errors} | ${f.ratio.toFixed(2)} | ${f.target} | ${f.target === '' ? '' : f.met ? 'met' : 'missed'} |`,
+      `| ${f.id} | ${f.name} | ${fixed(f.requestsPerSecond)} | ${f.rounds.map((r) => fixed(r.requestsPerSecond)).join(' / ')} | ${fixed(f.p50Ms, 1)} | ${fixed(f.p99Ms, 1)} | ${f.errors} | ${f.ratio.toFixed(2)} | ${f.target} | ${f.target === '' ? '' : f.met ? 'met' : 'missed'} |`,
     );
 }
 
