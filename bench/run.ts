@@ -28,7 +28,8 @@ import { generateStoredKeySet } from '../src/credentials/keys.js';
 import { startTestIdp } from '../test/support/oidc-idp.js';
 import { answers } from '../test/support/redis-server.js';
 import { CONNECTIONS, drive, type LoadResult } from './harness/load.js';
-import { startBaseline, startFedproxy, type BenchProcess } from './harness/processes.js';
+import { startFedproxyProcess, type RunningProcess } from '../test/support/fedproxy-process.js';
+import { startBaseline } from './harness/processes.js';
 import { summarizeProfile, type ProfileSummary } from './harness/profile.js';
 import { measureRedisMemory, type RedisMemoryResult } from './redis-memory.js';
 import { measureRevocationLag, type RevocationLagResult } from './revocation-lag.js';
@@ -185,11 +186,11 @@ async function main(): Promise<void> {
   const keys = JSON.stringify([generateStoredKeySet()]);
   const idp = await startTestIdp();
   const config = fedproxyConfig(idp.issuer, keyPrefix);
-  const processes: BenchProcess[] = [];
+  const processes: RunningProcess[] = [];
   try {
     const baseline = await startBaseline();
     processes.push(baseline);
-    const a = await startFedproxy({
+    const a = await startFedproxyProcess({
       name: 'a',
       config,
       keys,
@@ -244,8 +245,8 @@ async function main(): Promise<void> {
     if (settings.revocations > 0) {
       print(`\nrevocation propagation: ${settings.revocations} revocations, A → B`);
       const pair = [
-        await startFedproxy({ name: 'lag-a', config, keys, workDir }),
-        await startFedproxy({ name: 'lag-b', config, keys, workDir }),
+        await startFedproxyProcess({ name: 'lag-a', config, keys, workDir }),
+        await startFedproxyProcess({ name: 'lag-b', config, keys, workDir }),
       ];
       processes.push(...pair);
       lag = await measureRevocationLag({

@@ -3,16 +3,14 @@
  * B; revoked on A (each scope in turn), it fails on B within revocation.maxStalenessMs. The measured
  * propagation lag is printed.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { stringify } from 'yaml';
 import { principalId } from '../../src/auth/identity.js';
 import { generateStoredKeySet } from '../../src/credentials/keys.js';
-import { freePort } from '../support/net.js';
+import { startFedproxyProcess, type RunningProcess } from '../support/fedproxy-process.js';
 import { startTestIdp, type TestIdp } from '../support/oidc-idp.js';
 
 const MAX_STALENESS_MS = 1000;
@@ -20,78 +18,35 @@ const ADMIN_TOKEN = randomBytes(24).toString('base64url');
 const VERIFIER_TOKEN = randomBytes(24).toString('base64url');
 const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
 
-interface Instance {
-  url: string;
-  process: ChildProcess;
-}
-
-async function waitUntilReady(url: string, child: ChildProcess): Promise<void> {
-  for (let attempt = 0; attempt < 300; attempt++) {
-    if (child.exitCode !== null) throw new Error(`instance at ${url} exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(`${url}/readyz`)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`instance at ${url} did not become ready`);
-}
-
 describe('two instances on one Redis', () => {
   let idp: TestIdp;
-  const instances: Instance[] = [];
+  const instances: RunningProcess[] = [];
   const lags: Record<string, number> = {};
 
   beforeAll(async () => {
     idp = await startTestIdp();
-    const dir = await mkdtemp(join(tmpdir(), 'fedproxy-multi-'));
+    const workDir = await mkdtemp(join(tmpdir(), 'fedproxy-multi-'));
     const keys = JSON.stringify([generateStoredKeySet()]);
     const keyPrefix = `fp-test-multi-${randomBytes(4).toString('hex')}:`;
-    for (const name of ['a', 'b']) {
-      const port = await freePort();
-      const file = join(dir, `${name}.yaml`);
-      await writeFile(
-        file,
-        stringify({
-          mode: 'development',
-          server: { listen: `127.0.0.1:${port}` },
-          store: { type: 'redis', redis: { url: inject('redisUrl'), keyPrefix } },
-          credentials: { issuer: 'https://fedproxy.multi.test' },
-          log: { level: 'warn' },
-          revocation: { maxStalenessMs: MAX_STALENESS_MS },
-          idps: [{ id: 'ci', type: 'oidc', issuer: idp.issuer, browser: false, audiences: ['fedproxy'] }],
-          roles: [
-            { name: 'ci', policy: { Statement: [{ Effect: 'Allow', Action: 's3:*', Resource: '*' }] } },
-          ],
-          mappings: [{ group: 'ci-deployers', roles: ['ci'] }],
-          admin: { tokens: [{ name: 'ops', sha256: sha256(ADMIN_TOKEN) }] },
-          verifiers: [{ name: 'test', sha256: sha256(VERIFIER_TOKEN) }],
-        }),
-      );
-      const child = spawn(
-        process.execPath,
-        ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', file],
-        {
-          env: { ...process.env, FEDPROXY_KEYS: keys },
-          stdio: ['ignore', 'ignore', 'inherit'],
-        },
-      );
-      instances.push({ url: `http://127.0.0.1:${port}`, process: child });
-    }
-    await Promise.all(instances.map((instance) => waitUntilReady(instance.url, instance.process)));
+    const config = {
+      mode: 'development',
+      store: { type: 'redis', redis: { url: inject('redisUrl'), keyPrefix } },
+      credentials: { issuer: 'https://fedproxy.multi.test' },
+      log: { level: 'warn' },
+      revocation: { maxStalenessMs: MAX_STALENESS_MS },
+      idps: [{ id: 'ci', type: 'oidc', issuer: idp.issuer, browser: false, audiences: ['fedproxy'] }],
+      roles: [{ name: 'ci', policy: { Statement: [{ Effect: 'Allow', Action: 's3:*', Resource: '*' }] } }],
+      mappings: [{ group: 'ci-deployers', roles: ['ci'] }],
+      admin: { tokens: [{ name: 'ops', sha256: sha256(ADMIN_TOKEN) }] },
+      verifiers: [{ name: 'test', sha256: sha256(VERIFIER_TOKEN) }],
+    };
+    instances.push(
+      ...(await Promise.all(['a', 'b'].map((name) => startFedproxyProcess({ name, config, keys, workDir })))),
+    );
   }, 60_000);
 
   afterAll(async () => {
-    for (const instance of instances) instance.process.kill('SIGTERM');
-    await Promise.all(
-      instances.map(
-        (instance) =>
-          new Promise((resolve) =>
-            instance.process.exitCode !== null ? resolve(null) : instance.process.once('exit', resolve),
-          ),
-      ),
-    );
+    await Promise.all(instances.map((instance) => instance.stop()));
     await idp?.close();
     console.log(`revocation propagation A → B (ms): ${JSON.stringify(lags)}`);
   });
