@@ -86,6 +86,28 @@ async function expectUnavailableQuickly(call: Promise<unknown>, withinMs: number
   expect(performance.now() - started).toBeLessThan(withinMs);
 }
 
+/** A session record of user `p-a` issued now, living a minute. */
+const record = (sid: string): SessionRecord => {
+  const now = Date.now();
+  return {
+    sid,
+    akid: `ASIA${sid.toUpperCase().padEnd(16, 'X')}`,
+    kid: 'k1',
+    principal: 'p-a',
+    idp: 'corp',
+    issuer: 'https://login.corp.example',
+    subject: 'a',
+    username: 'a',
+    groups: ['g'],
+    role: 'r',
+    sessionName: 'a',
+    policy: '{"Version":"2012-10-17","Statement":[]}',
+    policyHash: 'ph',
+    issuedAt: now,
+    expiresAt: now + 60_000,
+  };
+};
+
 describe('redis store', () => {
   it('fails fast with StoreUnavailableError when nothing listens at the Redis address', async () => {
     const store = createStore(storeConfig({ url: `redis://127.0.0.1:${await closedPort()}` }));
@@ -160,22 +182,8 @@ describe('redis store', () => {
     const store = createStore(storeConfig({ keyPrefix }), { clock: systemClock });
     try {
       const now = Date.now();
-      const base = {
-        kid: 'k1',
-        principal: 'p-a',
-        idp: 'corp',
-        issuer: 'https://login.corp.example',
-        subject: 'a',
-        username: 'a',
-        groups: ['g'],
-        role: 'r',
-        sessionName: 'a',
-        policy: '{}',
-        policyHash: 'ph',
-        issuedAt: now,
-      };
-      await store.sessions.create({ ...base, sid: 's-long', akid: 'ASIALONG', expiresAt: now + 20_000 });
-      await store.sessions.create({ ...base, sid: 's-short', akid: 'ASIASHORT', expiresAt: now + 10_000 });
+      await store.sessions.create({ ...record('s-long'), issuedAt: now, expiresAt: now + 20_000 });
+      await store.sessions.create({ ...record('s-short'), issuedAt: now, expiresAt: now + 10_000 });
       await store.notBefore.raise('global', now, 30_000);
       await store.once.putIfAbsent('state', 'k', 'v', 30_000);
       await store.loginSessions.put('l-1', '{}', 30_000);
@@ -231,27 +239,6 @@ describe('redis session records', () => {
     await store.close();
     await deleteKeysUnder(keyPrefix);
   });
-
-  const record = (sid: string): SessionRecord => {
-    const now = Date.now();
-    return {
-      sid,
-      akid: `ASIA${sid.toUpperCase().padEnd(16, 'X')}`,
-      kid: 'k1',
-      principal: 'p-a',
-      idp: 'corp',
-      issuer: 'https://login.corp.example',
-      subject: 'a',
-      username: 'a',
-      groups: ['g'],
-      role: 'r',
-      sessionName: 'a',
-      policy: '{"Version":"2012-10-17","Statement":[]}',
-      policyHash: 'ph',
-      issuedAt: now,
-      expiresAt: now + 60_000,
-    };
-  };
 
   it.each([
     ['garbage', 'not a record'],
