@@ -34,8 +34,8 @@ const EXPIRED = 'The security token included in the request is expired';
  *
  * A token whose signature was verified is remembered (bounded, oldest dropped first), so a client that
  * signs many requests with one set of credentials pays for the signature check once. Only the exact token
- * text matches, and its key must still be in the key ring; times, the record and liveness are checked on
- * every call as for a new token.
+ * text matches (the key ring is fixed for the verifier's life); times, the record and liveness are checked
+ * on every call as for a new token.
  */
 export class SessionVerifier {
   readonly #verifiedTokens = new BoundedMap<{ claims: SessionClaims; kid: string }>(VERIFIED_TOKENS_MAX);
@@ -76,7 +76,7 @@ export class SessionVerifier {
 
   private async readToken(token: string): Promise<{ claims: SessionClaims; kid: string }> {
     const remembered = this.#verifiedTokens.get(token);
-    if (remembered !== undefined && this.keys.find(remembered.kid) !== undefined) return remembered;
+    if (remembered !== undefined) return remembered;
     let read;
     try {
       read = await readSessionToken(token, this.keys);
