@@ -114,15 +114,15 @@ export class LivenessChecker {
    * revoked credentials.
    */
   async check(record: SessionRecord): Promise<Liveness> {
-    if (record.revokedAt !== undefined) return this.dead(record.sid, 'session revoked');
     const now = this.clock.now();
-    if (record.expiresAt <= now) return this.dead(record.sid, 'session expired');
+    const ended = this.ended(record, now);
+    if (ended !== undefined) return ended;
     const scopes = scopesCovering(record);
     if (this.cachedLive(record, scopes, now)) return { live: true };
 
     const generation = this.generation;
     const marks = await this.store.notBefore.get(scopes);
-    const revoked = revokedBy(record, marks);
+    const revoked = revokedBy(record, scopes, [marks]);
     if (revoked !== undefined) return this.dead(record.sid, revoked);
     if (this.maxStalenessMs > 0 && generation === this.generation) {
       this.cache.set(record.sid, { scopes, issuedAt: record.issuedAt, checkedAt: now });
@@ -136,19 +136,15 @@ export class LivenessChecker {
    * caller's read is not covered by the invalidation bookkeeping.
    */
   async checkAgainst(record: SessionRecord, read: MarksRead): Promise<Liveness> {
-    if (record.revokedAt !== undefined) return this.dead(record.sid, 'session revoked');
-    if (record.expiresAt <= this.clock.now()) return this.dead(record.sid, 'session expired');
+    const ended = this.ended(record, this.clock.now());
+    if (ended !== undefined) return ended;
     const scopes = scopesCovering(record);
     const missing = scopes.filter((scope) => !read.scopes.includes(scope));
     const more = missing.length === 0 ? new Map<string, number>() : await this.store.notBefore.get(missing);
     // Only the record's own scopes count: a mark on a scope the caller asked about but the record is
     // not under (a group the user joined since) says nothing about it.
-    for (const scope of scopes) {
-      const notBefore = read.marks.get(scope) ?? more.get(scope);
-      if (notBefore !== undefined && record.issuedAt < notBefore)
-        return this.dead(record.sid, `revoked (${scope})`);
-    }
-    return { live: true };
+    const revoked = revokedBy(record, scopes, [read.marks, more]);
+    return revoked === undefined ? { live: true } : this.dead(record.sid, revoked);
   }
 
   /**
@@ -190,6 +186,13 @@ export class LivenessChecker {
     return fresh;
   }
 
+  /** Dead by the record itself: revoked one by one, or expired. */
+  private ended(record: SessionRecord, now: number): Liveness | undefined {
+    if (record.revokedAt !== undefined) return this.dead(record.sid, 'session revoked');
+    if (record.expiresAt <= now) return this.dead(record.sid, 'session expired');
+    return undefined;
+  }
+
   private dead(sid: string, reason: string): Liveness {
     if (this.maxStalenessMs > 0) this.cache.delete(sid);
     return { live: false, reason };
@@ -203,10 +206,17 @@ export function sessionKey(sid: string): string {
   return `${SESSION_KEY_PREFIX}${sid}`;
 }
 
-/** The reason the record is revoked by one of `marks`, if it is. */
-function revokedBy(record: SessionRecord, marks: ReadonlyMap<string, number>): string | undefined {
-  for (const [scope, notBefore] of marks) {
-    if (record.issuedAt < notBefore) return `revoked (${scope})`;
+/** Why the record is revoked: a mark on one of `scopes` newer than the record, looked up in `marks`. */
+function revokedBy(
+  record: SessionRecord,
+  scopes: readonly string[],
+  marks: readonly ReadonlyMap<string, number>[],
+): string | undefined {
+  for (const scope of scopes) {
+    for (const found of marks) {
+      const notBefore = found.get(scope);
+      if (notBefore !== undefined && record.issuedAt < notBefore) return `revoked (${scope})`;
+    }
   }
   return undefined;
 }
