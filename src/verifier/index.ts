@@ -13,9 +13,9 @@
  * The middleware reads the body itself (the signature covers its hash): mount it before any body parser.
  * JSON bodies arrive parsed in `req.body`, others as a Buffer; the raw bytes are in `req.rawBody`.
  */
-import { createHash } from 'node:crypto';
 import type { Request, RequestHandler } from 'express';
 import type { AuthorizeInput, AuthorizeResult } from '../credentials/authorize.js';
+import { signedRequestParts } from '../http/signed-request.js';
 import type { RequestContext } from '../policy/evaluate.js';
 
 export type { AuthorizedPrincipal, AuthorizeInput, AuthorizeResult } from '../credentials/authorize.js';
@@ -62,8 +62,9 @@ export interface RequireAuthorizationOptions {
 
 type RequestWithBody = Request & { rawBody?: Buffer; _body?: boolean };
 
-async function readBody(req: RequestWithBody, limit: number): Promise<Buffer> {
-  if (req.rawBody !== undefined) return req.rawBody;
+/** Reads the body once into `req.rawBody` (the payload hash needs the bytes) and parses JSON into `req.body`. */
+async function readBody(req: RequestWithBody, limit: number): Promise<void> {
+  if (req.rawBody !== undefined) return;
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -76,7 +77,6 @@ async function readBody(req: RequestWithBody, limit: number): Promise<Buffer> {
   // Mark the body as read so a body parser mounted later does not wait for a stream that has ended.
   req._body = true;
   req.body = raw.length > 0 && req.is('application/json') ? JSON.parse(raw.toString('utf8')) : raw;
-  return raw;
 }
 
 function deny(res: Parameters<RequestHandler>[1], status: number, code: string, message: string): void {
@@ -86,9 +86,8 @@ function deny(res: Parameters<RequestHandler>[1], status: number, code: string, 
 export function requireAuthorization(options: RequireAuthorizationOptions): RequestHandler {
   const limit = options.maxBodyBytes ?? 1024 * 1024;
   return async (req, res, next) => {
-    let raw: Buffer;
     try {
-      raw = await readBody(req as RequestWithBody, limit);
+      await readBody(req as RequestWithBody, limit);
     } catch (error) {
       const status = (error as { status?: number }).status === 413 ? 413 : 400;
       deny(
@@ -109,16 +108,7 @@ export function requireAuthorization(options: RequireAuthorizationOptions): Requ
     let result: AuthorizeResult;
     try {
       result = await options.authorizer.authorize({
-        request: {
-          method: req.method,
-          path: req.originalUrl.split('?')[0] ?? '/',
-          query: req.query as Record<string, string | string[]>,
-          headers: req.headers as Record<string, string | string[] | undefined> as Record<
-            string,
-            string | string[]
-          >,
-          payloadHash: createHash('sha256').update(raw).digest('hex'),
-        },
+        request: signedRequestParts(req),
         service: options.service,
         action: described.action,
         resource: described.resource,
