@@ -1,4 +1,3 @@
-import { timingSafeEqual } from 'node:crypto';
 import { Hash } from '@smithy/hash-node';
 import {
   ALGORITHM_IDENTIFIER,
@@ -9,6 +8,7 @@ import {
   SignatureV4,
   UNSIGNED_PAYLOAD,
 } from '@smithy/signature-v4';
+import { secretsEqual } from '../auth/secret-compare.js';
 import type { Clock } from '../clock.js';
 import { AppError, InvalidCredentialError } from '../errors.js';
 import type { SessionVerifier, VerifiedSession } from './verify.js';
@@ -152,9 +152,9 @@ export class SigV4Verifier {
   }
 
   /**
-   * Verifies an Authorization-header or presigned-URL request. Checks run cheapest first: form and
-   * time; then the session token (its signature, the store, liveness); last path, payload hash and the
-   * request signature. Rejects with SignatureError or InvalidCredentialError (403), or StoreUnavailableError
+   * Verifies an Authorization-header or presigned-URL request. Checks run in this order: form and time;
+   * the session token (its signature, the store, liveness); last path, payload hash and the request
+   * signature (which error a request with several faults gets follows from it). Rejects with SignatureError or InvalidCredentialError (403), or StoreUnavailableError
    * when the store cannot be asked; resolves only for a request that is signed, current and made with a
    * live session's key.
    */
@@ -244,7 +244,7 @@ export class SigV4Verifier {
       }
       throw error;
     }
-    if (!timingSafeEqual(Buffer.from(expected), Buffer.from(claimed.signature))) {
+    if (!secretsEqual(expected, claimed.signature)) {
       throw new SignatureError('SignatureDoesNotMatch', MISMATCH, 'signature mismatch');
     }
   }

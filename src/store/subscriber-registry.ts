@@ -39,10 +39,6 @@ export class SubscriberRegistry {
     }
   }
 
-  has(channel: string): boolean {
-    return this.channels.has(channel);
-  }
-
   clear(): void {
     for (const handlers of this.channels.values()) handlers.clear();
     this.channels.clear();
