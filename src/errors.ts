@@ -29,8 +29,8 @@ export class ValidationError extends AppError {
 
 /** No usable credentials were presented. */
 export class AuthenticationError extends AppError {
-  constructor(message = 'Authentication required', code = 'Unauthenticated') {
-    super(401, code, message);
+  constructor(message = 'Authentication required') {
+    super(401, 'Unauthenticated', message);
   }
 }
 

@@ -35,9 +35,6 @@ export interface AuditEventBase {
   sourceIp?: string;
 }
 
-/** How the credentials were asked for. */
-export type CredentialChannel = 'portal' | 'api' | 'sts' | 'container' | 'credential-process';
-
 export interface CredentialsMintedEvent extends AuditEventBase {
   type: 'credentials.minted';
   sessionId: string;
@@ -46,11 +43,8 @@ export interface CredentialsMintedEvent extends AuditEventBase {
   expiresAt: number;
   durationSeconds?: number;
   sessionName?: string;
-  /** Hash of the effective policy (as in the session token's `ph`); the policy text stays in the session. */
-  policyHash?: string;
   /** True when a session policy narrowed the role's policy. */
   sessionPolicy?: boolean;
-  via?: CredentialChannel;
 }
 
 /** The reuse window answered with credentials of an existing session instead of minting. */
@@ -60,7 +54,6 @@ export interface CredentialsReusedEvent extends AuditEventBase {
   accessKeyId: string;
   role: string;
   expiresAt: number;
-  via?: CredentialChannel;
 }
 
 export interface CredentialsDeniedEvent extends AuditEventBase {
@@ -71,10 +64,9 @@ export interface CredentialsDeniedEvent extends AuditEventBase {
   code: string;
   /** Why, for operators: the server-side reason, which may say more than the client message. */
   reason: string;
-  via?: CredentialChannel;
 }
 
-export type SignInMethod = 'oidc' | 'saml' | 'bearer' | 'dev';
+export type SignInMethod = 'oidc' | 'saml';
 
 export interface SignInSucceededEvent extends AuditEventBase {
   type: 'signin.succeeded';

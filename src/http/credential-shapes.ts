@@ -31,14 +31,3 @@ export function containerCredentialsJson(credentials: IssuedCredentials, account
     AccountId: accountId,
   };
 }
-
-/** `credential_process` output: `Version` must be exactly 1. */
-export function credentialProcessJson(credentials: IssuedCredentials) {
-  return {
-    Version: 1,
-    AccessKeyId: credentials.accessKeyId,
-    SecretAccessKey: credentials.secretAccessKey,
-    SessionToken: credentials.sessionToken,
-    Expiration: awsTimestamp(credentials.expiration),
-  };
-}

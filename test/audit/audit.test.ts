@@ -78,7 +78,6 @@ const sampleEvents: AuditEventInput[] = [
     role: 'reports-reader',
     expiresAt: Date.UTC(2026, 0, 1, 1),
     durationSeconds: 3600,
-    via: 'api',
   },
   {
     type: 'credentials.reused',

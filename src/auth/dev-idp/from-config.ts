@@ -22,8 +22,6 @@ import type { DevIdentityProvider, DevIdentityProviderOptions } from './provider
  * random per process; the banner prints it.
  */
 
-export { DEV_IDP_MOUNT_PATH };
-
 export function devIdpOptionsFromConfig(config: LoadedConfig): DevIdentityProviderOptions | undefined {
   if (!config.devIdp.enabled) return undefined;
   const { publicUrl } = config.server;

@@ -4,6 +4,7 @@ import { promisify } from 'node:util';
 import Provider, { errors, interactionPolicy } from 'oidc-provider';
 import type { Configuration, JWK, KoaContextWithOIDC } from 'oidc-provider';
 import { createMemoryAdapter } from 'oidc-provider/lib/adapters/memory_adapter.js';
+import { DEV_IDP_BROWSER_CLIENT_ID } from '../../config/dev-idp.js';
 import { handleInteraction, interactionPath, interactionUid } from './interactions.js';
 import {
   errorPage,
@@ -28,7 +29,6 @@ import type { DemoUser } from './users.js';
  * production mode.
  */
 
-export const BROWSER_CLIENT_ID = 'fedproxy';
 export const WORKLOAD_CLIENT_ID = 'demo-workload';
 /** The groups the demo workload's tokens carry (mapped to a role in config/dev.yaml). */
 export const WORKLOAD_GROUPS: readonly string[] = Object.freeze(['ci-deployers']);
@@ -104,7 +104,7 @@ export async function createDevIdentityProvider(
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     clients: [
       {
-        client_id: BROWSER_CLIENT_ID,
+        client_id: DEV_IDP_BROWSER_CLIENT_ID,
         client_secret: options.clientSecret,
         client_name: 'fedproxy',
         redirect_uris: options.fedproxyRedirectUris,
@@ -233,7 +233,7 @@ export async function createDevIdentityProvider(
     issuer: options.issuer,
     handler,
     users,
-    browserClient: { clientId: BROWSER_CLIENT_ID, clientSecret: options.clientSecret },
+    browserClient: { clientId: DEV_IDP_BROWSER_CLIENT_ID, clientSecret: options.clientSecret },
     workloadClient: {
       clientId: WORKLOAD_CLIENT_ID,
       clientSecret: options.workloadSecret,

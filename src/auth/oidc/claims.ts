@@ -35,8 +35,6 @@ const PROTOCOL_CLAIMS: ReadonlySet<string> = new Set([
   's_hash',
 ]);
 
-/** Property names that would reach a prototype, or that a caller might later use to do so. */
-
 export interface ClaimsMappingOptions {
   /**
    * When the user (or workload) authenticated, ms since epoch. When absent: the `auth_time` claim, else
@@ -55,8 +53,8 @@ export interface ClaimsMappingOptions {
  * - `subject`: a non-empty string of at most 255 characters, else refused.
  * - `username`: the username claim; when that claim is absent (client-credentials tokens have no
  *   `preferred_username`) the subject. Present but not a non-empty string: refused.
- * - `email`: optional display data. Dropped when it is not a string or when `email_verified` is
- *   explicitly `false` (or `"false"`), so an unverified address never reaches `${fed:email}`.
+ * - `email`: optional display data. Kept only when it is a non-empty string and `email_verified` is
+ *   `true` (or `"true"`), so an unverified address never reaches `${fed:email}`.
  * - `groups`: absent or `null` → none; a string → that one group; an array of strings → those groups
  *   (empty strings dropped, duplicates removed). Anything else, including an array with a non-string
  *   member, is refused: a malformed groups claim means the IdP is not sending what the mappings were

@@ -6,8 +6,6 @@ import type { SignedAssertion } from './signed-assertion.js';
 /** SAML 2.0 core §8.3.7: persistent identifiers are at most 256 characters; leave room for other formats. */
 export const MAX_SUBJECT_LENGTH = 512;
 
-/** Property names that would reach a prototype, or that a caller might later use to do so. */
-
 /**
  * Maps a *validated* assertion (signature, issuer, audience, time and binding checks are the caller's job)
  * to an Identity of `idp`. Values are used exactly as signed: never trimmed or normalised, because a
@@ -34,13 +32,12 @@ export function identityFromAssertion(
   assertion: SignedAssertion,
 ): Identity {
   const mapped = idp.attributes;
-  const subject =
-    mapped.subject === undefined ? assertion.nameId : singleValue(assertion, mapped.subject, 'subject');
+  const subject = mapped.subject === undefined ? assertion.nameId : singleValue(assertion, mapped.subject);
   const checkedSubject = checkIdentifier(subject, 'subject', mapped.subject ?? 'NameID');
   const username =
     mapped.username === undefined
       ? (assertion.nameId ?? checkedSubject)
-      : singleValue(assertion, mapped.username, 'subject');
+      : singleValue(assertion, mapped.username);
   const checkedUsername = checkIdentifier(username, 'username', mapped.username ?? 'NameID');
 
   let email: string | undefined;
@@ -91,11 +88,11 @@ export function identityFromAssertion(
   };
 }
 
-function singleValue(assertion: SignedAssertion, name: string, check: 'subject'): string | undefined {
+function singleValue(assertion: SignedAssertion, name: string): string | undefined {
   const values = assertion.attributes.get(name);
   if (values === undefined || values.length === 0) return undefined;
   if (values.length > 1)
-    throw new SamlResponseError(check, `attribute ${name} has ${values.length} values, not one`);
+    throw new SamlResponseError('subject', `attribute ${name} has ${values.length} values, not one`);
   return values[0] ?? undefined;
 }
 

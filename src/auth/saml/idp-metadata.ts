@@ -6,10 +6,10 @@ import {
   elementChildren,
   MD_NS,
   parseStrictXml,
+  SAMLP_NS,
   simpleText,
 } from './strict-xml.js';
 
-const PROTOCOL = 'urn:oasis:names:tc:SAML:2.0:protocol';
 const HTTP_REDIRECT = 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect';
 
 /** What fedproxy needs to know about a SAML IdP. */
@@ -58,7 +58,7 @@ export function parseIdpMetadata(xml: string, options: { entityId?: string; now:
   if (entityId === undefined || entityId === '') throw new Error('metadata EntityDescriptor has no entityID');
 
   const descriptors = childElements(entity, MD_NS, 'IDPSSODescriptor').filter((d) =>
-    (attributeOf(d, 'protocolSupportEnumeration') ?? '').split(/\s+/).includes(PROTOCOL),
+    (attributeOf(d, 'protocolSupportEnumeration') ?? '').split(/\s+/).includes(SAMLP_NS),
   );
   const [descriptor] = descriptors;
   if (descriptor === undefined || descriptors.length !== 1)

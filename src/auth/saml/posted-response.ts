@@ -30,8 +30,6 @@ export interface PostedResponse {
   readonly inResponseTo: string | undefined;
   /** The Response carries a Signature element (not yet verified). */
   readonly hasResponseSignature: boolean;
-  /** The assertion is an EncryptedAssertion. */
-  readonly encrypted: boolean;
   /** The EncryptedAssertion element's XML, when encrypted (to inspect the inner signature after decryption). */
   readonly encryptedAssertionXml: string | undefined;
 }
@@ -116,7 +114,6 @@ export function readPostedResponse(samlResponse: string, maxBytes: number): Post
       issuer: issuerElement === undefined ? undefined : (simpleText(issuerElement) ?? ''),
       inResponseTo: attributeOf(root, 'InResponseTo'),
       hasResponseSignature: signatures.some((s) => s.parentNode === root),
-      encrypted,
       encryptedAssertionXml: encrypted ? new XMLSerializer().serializeToString(assertion) : undefined,
     };
   } catch (error) {

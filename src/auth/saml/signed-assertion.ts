@@ -2,7 +2,6 @@ import { quoted, SamlResponseError } from './refusal.js';
 import {
   attributeOf,
   childElements,
-  DSIG_NS,
   parseStrictXml,
   SAML_NS,
   simpleText,
@@ -47,8 +46,6 @@ export interface SignedAssertion {
    * refused rather than silently shortened.
    */
   attributes: Map<string, (string | null)[]>;
-  /** The assertion's own Signature element, when the signed bytes include it (response-level signing). */
-  signature: Element | undefined;
 }
 
 /** Parses a SAML dateTime; a timezone is required (no local times). */
@@ -162,6 +159,5 @@ function readAssertionElement(assertion: Element): SignedAssertion {
       authnStatements.map((s) => parseInstant(attributeOf(s, 'SessionNotOnOrAfter'), 'SessionNotOnOrAfter')),
     ),
     attributes,
-    signature: singleChild(assertion, DSIG_NS, 'Signature'),
   };
 }

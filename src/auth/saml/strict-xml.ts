@@ -4,7 +4,6 @@ export const SAMLP_NS = 'urn:oasis:names:tc:SAML:2.0:protocol';
 export const SAML_NS = 'urn:oasis:names:tc:SAML:2.0:assertion';
 export const MD_NS = 'urn:oasis:names:tc:SAML:2.0:metadata';
 export const DSIG_NS = 'http://www.w3.org/2000/09/xmldsig#';
-export const XMLENC_NS = 'http://www.w3.org/2001/04/xmlenc#';
 const XSI_NS = 'http://www.w3.org/2001/XMLSchema-instance';
 
 const ELEMENT_NODE = 1;
