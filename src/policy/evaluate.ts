@@ -1,3 +1,4 @@
+import { BoundedMap } from '../bounded-map.js';
 import {
   compileConditions,
   normalizeContext,
@@ -264,21 +265,11 @@ type StoredPolicy = { document: PolicyDocument } | { problem: string };
 
 /** Distinct policy texts kept parsed. Records share their role's rendered policy, so few texts are hot. */
 const STORED_POLICY_CACHE_SIZE = 256;
-const storedPolicies = new Map<string, StoredPolicy>();
+const storedPolicies = new BoundedMap<StoredPolicy>(STORED_POLICY_CACHE_SIZE);
 
 function readStoredPolicy(text: string): StoredPolicy {
-  const cached = storedPolicies.get(text);
-  if (cached !== undefined) {
-    // Least recently used goes first: move a hit to the back.
-    storedPolicies.delete(text);
-    storedPolicies.set(text, cached);
-    return cached;
-  }
-  const read = parseStoredPolicy(text);
-  if (storedPolicies.size >= STORED_POLICY_CACHE_SIZE) {
-    const oldest = storedPolicies.keys().next();
-    if (oldest.done !== true) storedPolicies.delete(oldest.value);
-  }
+  // Setting a hit again makes it the newest: the least recently used text is dropped first.
+  const read = storedPolicies.get(text) ?? parseStoredPolicy(text);
   storedPolicies.set(text, read);
   return read;
 }

@@ -100,11 +100,7 @@ export class WorkloadTokenVerifier {
     this.#clock = options.clock;
     this.#leewaySeconds = nonNegative('leewaySeconds', options.leewaySeconds ?? 60);
     this.#jwksCooldownMs = nonNegative('jwksCooldownMs', options.jwksCooldownMs ?? 30_000);
-    const cacheMaxEntries = options.cacheMaxEntries ?? 10_000;
-    if (!Number.isInteger(cacheMaxEntries) || cacheMaxEntries < 0) {
-      throw new RangeError('cacheMaxEntries must be a non-negative integer');
-    }
-    this.#cache = new VerifiedTokenCache(cacheMaxEntries);
+    this.#cache = new VerifiedTokenCache(options.cacheMaxEntries ?? 10_000);
 
     const problems: ConfigProblem[] = [];
     for (const idp of idps) {
