@@ -7,7 +7,7 @@ import type { OidcIdpConfig } from '../../config/schema.js';
 import { AppError, InvalidIdentityTokenError } from '../../errors.js';
 import type { Identity } from '../identity.js';
 import { identityFromClaims } from './claims.js';
-import { isLoopbackUrl } from './transport.js';
+import { isAllowedIdpUrl } from './transport.js';
 
 /**
  * Verifies workload OIDC tokens (Kubernetes service-account tokens, CI OIDC tokens, client-credentials
@@ -217,17 +217,6 @@ export class WorkloadTokenVerifier {
     });
     return issuer.keys;
   }
-}
-
-/** https anywhere; plain http only on a loopback host (127.0.0.0/8, ::1, localhost). */
-function isAllowedIdpUrl(url: string): boolean {
-  let protocol: string;
-  try {
-    protocol = new URL(url).protocol;
-  } catch {
-    return false;
-  }
-  return protocol === 'https:' || (protocol === 'http:' && isLoopbackUrl(url));
 }
 
 /** The schema's enum already excludes them; this holds even if a config slips past the schema. */

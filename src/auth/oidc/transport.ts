@@ -1,17 +1,24 @@
-import { isIP } from 'node:net';
+import { isLoopbackHost } from '../../config/production.js';
 
 /**
- * Plain-HTTP IdP endpoints are accepted only on loopback (the embedded development IdP and tests);
- * everything else must be https.
+ * Plain-HTTP IdP endpoints (discovery, JWKS, SAML metadata) are accepted only on loopback (the embedded
+ * development IdP and tests); everything else must be https.
  */
 export function isLoopbackUrl(url: string): boolean {
-  let host: string;
   try {
-    host = new URL(url).hostname.replace(/^\[(.*)\]$/, '$1');
+    return isLoopbackHost(new URL(url).hostname);
   } catch {
     return false;
   }
-  if (host === 'localhost') return true;
-  if (isIP(host) === 4) return host.startsWith('127.');
-  return host === '::1';
+}
+
+/** https anywhere; plain http only on a loopback host (127.0.0.0/8, ::1, localhost). */
+export function isAllowedIdpUrl(url: string): boolean {
+  let protocol: string;
+  try {
+    protocol = new URL(url).protocol;
+  } catch {
+    return false;
+  }
+  return protocol === 'https:' || (protocol === 'http:' && isLoopbackUrl(url));
 }

@@ -16,7 +16,7 @@ import type { Logger } from '../../log.js';
 import type { Store } from '../../store/types.js';
 import type { Identity } from '../identity.js';
 import { secretsEqual } from '../secret-compare.js';
-import { isLoopbackUrl } from '../oidc/transport.js';
+import { isAllowedIdpUrl } from '../oidc/transport.js';
 import { checkSignatureAlgorithms } from './algorithms.js';
 import { identityFromAssertion } from './identity-mapping.js';
 import { parseIdpMetadata, type IdpDescriptor } from './idp-metadata.js';
@@ -524,8 +524,7 @@ export class SamlServiceProvider {
 
   private async fetchMetadata(): Promise<IdpDescriptor> {
     const url = this.idp.metadata ?? '';
-    if (!url.startsWith('https://') && !isLoopbackUrl(url))
-      throw new Error('metadata URLs must be https (http only on loopback)');
+    if (!isAllowedIdpUrl(url)) throw new Error('metadata URLs must be https (http only on loopback)');
     const response = await (this.deps.fetch ?? fetch)(url, {
       redirect: 'error',
       signal: AbortSignal.timeout(10_000),
