@@ -4,7 +4,8 @@ import { principalId } from '../../src/auth/identity.js';
 import { ManualClock } from '../../src/clock.js';
 import { generateStoredKeySet, importKeySet, KeyRing } from '../../src/credentials/keys.js';
 import { LivenessChecker, scopeKey } from '../../src/credentials/liveness.js';
-import { CredentialMinter } from '../../src/credentials/mint.js';
+import { CredentialMinter, policyHash } from '../../src/credentials/mint.js';
+import { readSessionToken, signSessionToken } from '../../src/credentials/session-token.js';
 import { SessionVerifier } from '../../src/credentials/verify.js';
 import { AccessDeniedError, InvalidCredentialError, ValidationError } from '../../src/errors.js';
 import { instrumentStore } from '../../src/store/instrumented.js';
@@ -87,6 +88,51 @@ describe.each([memoryStoreKind(), redisStoreKind()])(
       await expect(
         services(ring).verifier.verifySessionToken(credentials.sessionToken),
       ).rejects.toBeInstanceOf(InvalidCredentialError);
+    });
+
+    // Each row changes one claim the session record also holds; the token is signed with the ring's own
+    // key, so it is well formed, validly signed, current and names a live session: only the comparison
+    // of token and record can refuse it.
+    it.each([
+      ['role', 'platform-admin'],
+      ['ph', policyHash('{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}', undefined)],
+      ['akid', 'ASIAAAAAAAAAAAAAAAAA'],
+      ['sub', principalId(demoIdentity({ subject: 'someone-else' }))],
+    ] as const)(
+      'a token signed with our key for an existing session but another %s fails with InvalidClientTokenId',
+      async (claim, value) => {
+        const ring = new KeyRing([keySet('2026-01-01T00:00:00Z')]);
+        const { minter, verifier } = services(ring);
+        const credentials = await minter.mintCredentials(demoIdentity(), demoGrant());
+        const { claims } = await readSessionToken(credentials.sessionToken, ring);
+        expect(claims[claim]).not.toBe(value);
+        const forged = await signSessionToken(
+          { ...claims, [claim]: value },
+          ring.current.kid,
+          ring.current.signingKey,
+        );
+        await expect(verifier.verifySessionToken(forged)).rejects.toMatchObject({
+          code: 'InvalidClientTokenId',
+        });
+        await expect(verifier.verifySessionToken(credentials.sessionToken)).resolves.toBeDefined();
+      },
+    );
+
+    it("a session's claims re-signed under another key set of the ring fail with InvalidClientTokenId", async () => {
+      const old = keySet('2026-01-01T00:00:00Z');
+      const credentials = await services(new KeyRing([old])).minter.mintCredentials(
+        demoIdentity(),
+        demoGrant(),
+      );
+      const rotated = keySet('2026-02-01T00:00:00Z');
+      const ring = new KeyRing([old, rotated]);
+      const { claims } = await readSessionToken(credentials.sessionToken, ring);
+      const resigned = await signSessionToken(claims, rotated.kid, rotated.signingKey);
+      const { verifier } = services(ring);
+      await expect(verifier.verifySessionToken(resigned)).rejects.toMatchObject({
+        code: 'InvalidClientTokenId',
+      });
+      await expect(verifier.verifySessionToken(credentials.sessionToken)).resolves.toBeDefined();
     });
 
     it('a credential whose key set left the ring fails; one of a retired-but-present kid still verifies', async () => {

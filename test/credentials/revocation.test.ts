@@ -39,9 +39,12 @@ const bobGrant = () => demoGrant({ role: demoRole({ name: 'billing-reader' }), s
 function instance(
   store: Store,
   clock: ManualClock,
-  options: { maxStalenessMs?: number; reuseWindowSeconds?: number } = {},
+  options: { maxStalenessMs?: number; maxEntries?: number; reuseWindowSeconds?: number } = {},
 ) {
-  const liveness = new LivenessChecker(store, clock, { maxStalenessMs: options.maxStalenessMs ?? 0 });
+  const liveness = new LivenessChecker(store, clock, {
+    maxStalenessMs: options.maxStalenessMs ?? 0,
+    maxEntries: options.maxEntries,
+  });
   return {
     store,
     liveness,
@@ -275,6 +278,29 @@ describe.each([memoryStoreKind(), redisStoreKind()])('revocation ($kind store)',
       expect(await verifies(node, credentials)).toBe(true); // within the staleness bound
       clock.advance(1);
       expect(await verifies(node, credentials)).toBe(false);
+    });
+
+    it('holds at most maxEntries answers: a third live session drops the oldest', async () => {
+      const node = instance(store, clock, { maxStalenessMs: 1000, maxEntries: 2 });
+      const sessions = [
+        await node.minter.mintCredentials(alice(), demoGrant()),
+        await node.minter.mintCredentials(alice(), demoGrant({ sessionName: 'alice-2' })),
+        await node.minter.mintCredentials(bob(), bobGrant()),
+      ];
+      const cached: number[] = [];
+      for (const credentials of sessions) {
+        expect(await verifies(node, credentials)).toBe(true);
+        cached.push(node.liveness.cachedSessions);
+      }
+      expect(cached).toEqual([1, 2, 2]);
+      // The two newest answers are served from the cache; the oldest is asked for again.
+      const reads = vi.spyOn(store.notBefore, 'get');
+      expect(await verifies(node, sessions[2]!)).toBe(true);
+      expect(await verifies(node, sessions[1]!)).toBe(true);
+      expect(reads).not.toHaveBeenCalled();
+      expect(await verifies(node, sessions[0]!)).toBe(true);
+      expect(reads).toHaveBeenCalledTimes(1);
+      expect(node.liveness.cachedSessions).toBe(2);
     });
 
     it('a one-session revoke is never served from the cache', async () => {

@@ -2,8 +2,10 @@ import { createHmac, generateKeyPairSync, sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { generateStoredKeySet, importKeySet, KeyRing } from '../../src/credentials/keys.js';
 import {
+  MAX_SESSION_TOKEN_LENGTH,
   readSessionToken,
   SESSION_TOKEN_TYPE,
+  SessionTokenError,
   signSessionToken,
   type SessionClaims,
 } from '../../src/credentials/session-token.js';
@@ -108,6 +110,22 @@ describe('session token', () => {
     await expect(readSessionToken(forge(goodHeader, withoutHash, edSign), ring)).rejects.toThrow(
       'unexpected token claims',
     );
+  });
+
+  it('rejects a well-formed, validly signed token longer than the cap as "token too long"', async () => {
+    // No claims that fit the schema make a token this long, so past the cap the latest possible refusal
+    // is the claims schema's: only the length check answers "token too long".
+    const withIssuer = (length: number) =>
+      forge(goodHeader, { ...claims, iss: `https://${'x'.repeat(length)}.example` }, edSign);
+    const oversized = withIssuer(2000);
+    expect(oversized.length).toBeGreaterThan(MAX_SESSION_TOKEN_LENGTH);
+    const refusal = await readSessionToken(oversized, ring).catch((error: unknown) => error);
+    expect(refusal).toBeInstanceOf(SessionTokenError);
+    expect(refusal).toHaveProperty('message', 'token too long');
+    // The same construction under the cap gets as far as the claims schema (iss is at most 512).
+    const underCap = withIssuer(1000);
+    expect(underCap.length).toBeLessThanOrEqual(MAX_SESSION_TOKEN_LENGTH);
+    await expect(readSessionToken(underCap, ring)).rejects.toThrow('unexpected token claims');
   });
 
   it('rejects malformed and oversized input before any crypto', async () => {

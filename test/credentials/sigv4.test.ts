@@ -609,6 +609,63 @@ describe('SigV4Verifier', () => {
       });
     });
   });
+
+  // Each request is signed so that, without its "only once" refusal (a duplicate read as its first value),
+  // it would verify: only that refusal stands between it and a token a downstream reader might pick.
+  describe('a value that must be sent only once', () => {
+    it.each<[string, () => Promise<SignedRequestParts>, RegExp]>([
+      [
+        'an Authorization header with X-Amz-Security-Token also in the (signed) query',
+        async () => receive(await signedGet({ query: { 'X-Amz-Security-Token': credentials.sessionToken } })),
+        /^Only one auth mechanism allowed/,
+      ],
+      [
+        "a presigned URL with another session's token also in an (unsigned) header",
+        async () => {
+          const other = await mint('user-5678');
+          const presigned = (await sdkSigner(credentials).presign(sdkRequest(), {
+            signingDate: now(),
+            expiresIn: 300,
+          })) as SdkRequest;
+          presigned.headers['x-amz-security-token'] = other.sessionToken;
+          return receive(presigned);
+        },
+        /^The security token must be sent only once$/,
+      ],
+      [
+        'a repeated x-amz-security-token header (signed as the joined value)',
+        async () => {
+          const other = await mint('user-5678');
+          const both = [credentials.sessionToken, other.sessionToken];
+          const parts = await receive(
+            await signedGet({}, sdkSigner({ ...credentials, sessionToken: both.join(',') })),
+          );
+          // Node joins a repeated header into one string; a resource service that passes headersDistinct
+          // (POST /v1/authorize accepts arrays) gives the values apart.
+          parts.headers['x-amz-security-token'] = both;
+          return parts;
+        },
+        /^The x-amz-security-token header must be sent only once$/,
+      ],
+      [
+        "a presigned URL with X-Amz-Security-Token repeated in lower case (another session's, signed)",
+        async () => {
+          const other = await mint('user-5678');
+          const request = sdkRequest({ query: { 'x-amz-security-token': other.sessionToken } });
+          const presigned = (await sdkSigner(credentials).presign(request, {
+            signingDate: now(),
+            expiresIn: 300,
+          })) as SdkRequest;
+          expect(presigned.query).toHaveProperty('X-Amz-Security-Token', credentials.sessionToken);
+          expect(presigned.query).toHaveProperty('x-amz-security-token', other.sessionToken);
+          return receive(presigned);
+        },
+        /^The X-Amz-Security-Token query parameter must be given once$/,
+      ],
+    ])('%s fails with IncompleteSignature', async (_, build, message) => {
+      await expectRefused(await build(), 'IncompleteSignature', message);
+    });
+  });
 });
 
 describe('SigV4Verifier against the Redis store', () => {

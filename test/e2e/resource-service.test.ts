@@ -296,6 +296,64 @@ describe('POST /v1/authorize', () => {
     expect(bad).toMatchObject({ allowed: false, code: 'InvalidClientTokenId' });
   });
 
+  it('refuses a request signed for another service than the one named, with SignatureDoesNotMatch', async () => {
+    const response = await fetch(`${fedproxy.url}/v1/credentials`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${await idp.fetchWorkloadToken()}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({ role: 'engineering-reports' }),
+    });
+    const vended = (await response.json()) as {
+      AccessKeyId: string;
+      SecretAccessKey: string;
+      SessionToken: string;
+    };
+    const path = '/reports/engineers/q1';
+    /** The request as the reports service received it, signed for `service`. */
+    const signedFor = async (service: string) => {
+      const signer = new SignatureV4({
+        service,
+        region: 'us-east-1',
+        credentials: {
+          accessKeyId: vended.AccessKeyId,
+          secretAccessKey: vended.SecretAccessKey,
+          sessionToken: vended.SessionToken,
+        },
+        sha256: Hash.bind(null, 'sha256'),
+        uriEscapePath: service !== 's3',
+      });
+      const signed = await signer.sign({
+        method: 'GET',
+        protocol: 'https:',
+        hostname: 'reports.internal',
+        path,
+        query: {},
+        headers: { host: 'reports.internal' },
+      });
+      return {
+        method: 'GET',
+        path,
+        query: {},
+        headers: signed.headers,
+        payloadHash: createHash('sha256').digest('hex'),
+      };
+    };
+    const decide = async (signedService: string) =>
+      (await authorize({
+        request: await signedFor(signedService),
+        service: 'reports',
+        action: 'reports:GetReport',
+        resource: 'arn:aws:reports:::team/engineers/q1',
+      }).then((r) => r.json())) as Record<string, unknown>;
+    // Signed for the service it is sent to, the same request is allowed: only the scope differs below.
+    expect(await decide('reports')).toMatchObject({ allowed: true, decision: 'Allow' });
+    const forS3 = await decide('s3');
+    expect(forS3).toMatchObject({ allowed: false, code: 'SignatureDoesNotMatch' });
+    expect(forS3).not.toHaveProperty('decision');
+  });
+
   it('a resource service cannot claim facts about the principal through the context', async () => {
     const response = await fetch(`${fedproxy.url}/v1/credentials`, {
       method: 'POST',

@@ -8,6 +8,8 @@ import {
   GetFederationTokenCommand,
   STSClient,
 } from '@aws-sdk/client-sts';
+import { Hash } from '@smithy/hash-node';
+import { SignatureV4 } from '@smithy/signature-v4';
 import { randomBytes } from 'node:crypto';
 import { randomBase32 } from '../../src/credentials/encoding.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -218,6 +220,53 @@ describe('STS Query API (real AWS SDK client)', () => {
     });
     for (const client of [wrongSecret, noToken, revoked]) client.destroy();
   });
+
+  /**
+   * Signs an STS Query API call by hand with the SDK's signer, so the signing name can be other than
+   * `sts` (the STS client always signs for `sts`); the path is encoded the way that service signs it.
+   */
+  const signedCall = async (
+    service: string,
+    credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string },
+    params: Record<string, string>,
+  ) => {
+    const url = new URL(`${fedproxy.url}/sts/`);
+    const body = new URLSearchParams({ Version: '2011-06-15', ...params }).toString();
+    const signer = new SignatureV4({
+      service,
+      region: 'us-east-1',
+      credentials,
+      sha256: Hash.bind(null, 'sha256'),
+      uriEscapePath: service !== 's3',
+    });
+    const signed = await signer.sign({
+      method: 'POST',
+      protocol: 'http:',
+      hostname: url.hostname,
+      port: Number(url.port),
+      path: url.pathname,
+      query: {},
+      headers: { host: url.host, 'content-type': 'application/x-www-form-urlencoded' },
+      body,
+    });
+    return fetch(url, { method: 'POST', headers: signed.headers as Record<string, string>, body });
+  };
+
+  it.each([
+    ['GetCallerIdentity', 'vended credentials', () => vended(), {}],
+    ['GetFederationToken', "a service account's key", async () => SERVICE_ACCOUNT, { Name: 'carol' }],
+  ])(
+    '%s signed with %s for s3 instead of sts fails with SignatureDoesNotMatch; signed for sts it succeeds',
+    async (Action, _, credentialsOf, params) => {
+      const credentials = await credentialsOf();
+      const wrongService = await signedCall('s3', credentials, { Action, ...params });
+      expect(wrongService.status).toBe(403);
+      expect(await wrongService.text()).toContain('<Code>SignatureDoesNotMatch</Code>');
+      const rightService = await signedCall('sts', credentials, { Action, ...params });
+      expect(rightService.status).toBe(200);
+      expect(await rightService.text()).toContain(`<${Action}Result>`);
+    },
+  );
 
   it('GetFederationToken signed by a service account mints a federated user within the account policy', async () => {
     const client = signedClient(SERVICE_ACCOUNT);
