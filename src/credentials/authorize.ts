@@ -77,14 +77,10 @@ export class RequestAuthorizer {
     let record: SessionRecord;
     try {
       if (input.request !== undefined) {
-        const verified = await this.sigv4.verify(input.request);
-        if (input.service !== undefined && verified.service !== input.service) {
-          return {
-            allowed: false,
-            code: 'SignatureDoesNotMatch',
-            reason: `Credential should be scoped to correct service: '${input.service}'.`,
-          };
-        }
+        const verified = await this.sigv4.verify(
+          input.request,
+          input.service === undefined ? {} : { service: input.service },
+        );
         record = verified.session.record;
       } else if (input.sessionToken !== undefined) {
         record = (await this.sessions.verifySessionToken(input.sessionToken)).record;

@@ -65,6 +65,12 @@ export interface VerifiedRequest {
   signedHeaders: string[];
 }
 
+/** What the receiver of a request requires of its credential scope. */
+export interface ExpectedScope {
+  /** The SigV4 signing name the request was sent to (`sts`, or a resource service's). */
+  service?: string;
+}
+
 export type SignatureErrorCode = 'SignatureDoesNotMatch' | 'IncompleteSignature' | 'AccessDenied';
 
 /**
@@ -153,12 +159,14 @@ export class SigV4Verifier {
 
   /**
    * Verifies an Authorization-header or presigned-URL request. Checks run in this order: form and time;
-   * the session token (its signature, the store, liveness); last path, payload hash and the request
-   * signature (which error a request with several faults gets follows from it). Rejects with SignatureError or InvalidCredentialError (403), or StoreUnavailableError
-   * when the store cannot be asked; resolves only for a request that is signed, current and made with a
-   * live session's key.
+   * the session token (its signature, the store, liveness); path, payload hash and the request signature;
+   * last the service of the credential scope, when `expect.service` names the one the request was sent
+   * to (a request signed for one service must not be replayed to another). Which error a request with
+   * several faults gets follows from this order. Rejects with SignatureError or InvalidCredentialError
+   * (403), or StoreUnavailableError when the store cannot be asked; resolves only for a request that is
+   * signed, current, for this service and made with a live session's key.
    */
-  async verify(parts: SignedRequestParts): Promise<VerifiedRequest> {
+  async verify(parts: SignedRequestParts, expect: ExpectedScope = {}): Promise<VerifiedRequest> {
     const claimed = this.readAndCheck(parts);
     if (claimed.token === undefined) throw invalidToken('no session token');
     const session = await this.sessions.verifySessionToken(claimed.token);
@@ -166,6 +174,7 @@ export class SigV4Verifier {
       throw invalidToken('the access key id is not the session token’s');
     }
     await this.checkSignature(parts, claimed, this.sessions.secretAccessKeyOf(session.record));
+    checkService(claimed, expect);
     return {
       session,
       accessKeyId: claimed.accessKeyId,
@@ -178,17 +187,19 @@ export class SigV4Verifier {
   /**
    * Verifies a request signed with a long-term key (`AKIA…`, a service account) whose secret
    * `secretOf` knows. Such a request carries no session token; one that does is refused, as is an
-   * unknown key id (InvalidClientTokenId, as AWS answers).
+   * unknown key id (InvalidClientTokenId, as AWS answers). `expect` as for `verify`.
    */
   async verifyLongTermKey(
     parts: SignedRequestParts,
     secretOf: (accessKeyId: string) => string | undefined,
+    expect: ExpectedScope = {},
   ): Promise<Omit<VerifiedRequest, 'session'>> {
     const claimed = this.readAndCheck(parts);
     if (claimed.token !== undefined) throw invalidToken('a session token with a long-term key');
     const secret = secretOf(claimed.accessKeyId);
     if (secret === undefined) throw invalidToken('unknown long-term access key id');
     await this.checkSignature(parts, claimed, secret);
+    checkService(claimed, expect);
     return {
       accessKeyId: claimed.accessKeyId,
       region: claimed.region,
@@ -626,4 +637,13 @@ function invalidToken(reason: string): InvalidCredentialError {
   const error = new InvalidCredentialError(INVALID_TOKEN);
   error.cause = reason;
   return error;
+}
+
+function checkService(claimed: { service: string }, expect: ExpectedScope): void {
+  if (expect.service !== undefined && claimed.service !== expect.service) {
+    throw new SignatureError(
+      'SignatureDoesNotMatch',
+      `Credential should be scoped to correct service: '${expect.service}'.`,
+    );
+  }
 }

@@ -3,7 +3,7 @@ import { federatedIdentity, type ServiceAccounts } from '../auth/service-account
 import type { Clock } from '../clock.js';
 import type { CredentialIssuer } from '../credentials/issuer.js';
 import { sessionPrincipal } from '../credentials/mint.js';
-import { SignatureError, type SigV4Verifier } from '../credentials/sigv4.js';
+import type { SigV4Verifier } from '../credentials/sigv4.js';
 import { buildFederationGrant } from '../policy/federation.js';
 import { InvalidCredentialError } from '../errors.js';
 import { signedRequestParts, type RequestWithRawBody } from './signed-request.js';
@@ -18,21 +18,13 @@ import {
 } from './sts.js';
 
 /** A signed STS request must be scoped to the STS service, as AWS requires. */
-function requireStsScope(service: string): void {
-  if (service !== 'sts') {
-    throw new SignatureError(
-      'SignatureDoesNotMatch',
-      "Credential should be scoped to correct service: 'sts'.",
-    );
-  }
-}
+const STS_SCOPE = { service: 'sts' };
 
 /** GetCallerIdentity: signed with vended credentials; answers who they act as. */
 export function getCallerIdentity(deps: { sigv4: SigV4Verifier; accountId: string }): StsAction {
   return {
     async handle(_params, req) {
-      const verified = await deps.sigv4.verify(signedRequestParts(req as RequestWithRawBody));
-      requireStsScope(verified.service);
+      const verified = await deps.sigv4.verify(signedRequestParts(req as RequestWithRawBody), STS_SCOPE);
       const principal = sessionPrincipal(deps.accountId, verified.session.record);
       return { Arn: principal.arn, UserId: principal.userId, Account: deps.accountId };
     },
@@ -55,8 +47,8 @@ export function getFederationToken(deps: {
       const verified = await deps.sigv4.verifyLongTermKey(
         signedRequestParts(req as RequestWithRawBody),
         deps.serviceAccounts.secretOf,
+        STS_SCOPE,
       );
-      requireStsScope(verified.service);
       refuseUnsupported(params);
       const account = deps.serviceAccounts.byAccessKey(verified.accessKeyId);
       if (account === undefined)
