@@ -14,13 +14,14 @@ import { systemClock, type Clock } from './clock.js';
 import type { LoadedConfig } from './config/load.js';
 import type { OidcIdpConfig } from './config/schema.js';
 import { CredentialIssuer } from './credentials/issuer.js';
-import { loadKeyRing, type KeyRing } from './credentials/keys.js';
-import { LivenessChecker } from './credentials/liveness.js';
+import { keySourcesOf, loadKeyRing, type KeyRing } from './credentials/keys.js';
+import type { LivenessChecker } from './credentials/liveness.js';
 import { CredentialMinter } from './credentials/mint.js';
 import { RevocationService } from './credentials/revocation.js';
-import { RequestAuthorizer } from './credentials/authorize.js';
-import { SigV4Verifier } from './credentials/sigv4.js';
-import { SessionVerifier } from './credentials/verify.js';
+import type { RequestAuthorizer } from './credentials/authorize.js';
+import type { SigV4Verifier } from './credentials/sigv4.js';
+import type { SessionVerifier } from './credentials/verify.js';
+import { verificationFor } from './credentials/verification.js';
 import { adminRoutes } from './http/admin.js';
 import { authRoutes } from './http/auth.js';
 import { samlRoutes } from './http/saml.js';
@@ -93,11 +94,7 @@ export async function buildServices(config: LoadedConfig, options: BuildOptions 
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger(config.log);
   const env = options.env ?? process.env;
-  const { ring: keys, warnings } = await loadKeyRing({
-    ...(config.keys.dir === undefined ? {} : { dir: config.keys.dir }),
-    ...(env.FEDPROXY_KEYS === undefined ? {} : { envJson: env.FEDPROXY_KEYS }),
-    ephemeral: config.keys.ephemeral,
-  });
+  const { ring: keys, warnings } = await loadKeyRing(keySourcesOf(config.keys, env));
   for (const warning of warnings) logger.warn(warning);
   const metrics = new Metrics({
     processMetrics: options.processMetrics ?? true,
@@ -112,18 +109,19 @@ export async function buildServices(config: LoadedConfig, options: BuildOptions 
       }),
     metrics,
   );
-  const liveness = new LivenessChecker(store, clock, { maxStalenessMs: config.revocation.maxStalenessMs });
+  const { liveness, verifier, sigv4, authorizer } = verificationFor(
+    store,
+    keys,
+    clock,
+    config,
+    config.revocation.maxStalenessMs,
+  );
   const { issuer: tokenIssuer } = config.credentials;
   const minter = new CredentialMinter(store, keys, liveness, clock, {
     accountId: config.accountId,
     issuer: tokenIssuer,
     reuseWindowSeconds: config.credentials.reuseWindowSeconds,
   });
-  const verifier = new SessionVerifier(store, keys, liveness, clock, {
-    issuer: tokenIssuer,
-    maxClockSkewSeconds: config.credentials.maxClockSkewSeconds,
-  });
-  const sigv4 = new SigV4Verifier(verifier, clock);
   const catalog = await RoleCatalog.open(store, {
     seedRoles: config.roles,
     seedMappings: config.mappings,
@@ -165,7 +163,7 @@ export async function buildServices(config: LoadedConfig, options: BuildOptions 
     minter,
     verifier,
     sigv4,
-    authorizer: new RequestAuthorizer(verifier, sigv4, clock, config.accountId),
+    authorizer,
     serviceAccounts: new ServiceAccounts(config.serviceAccounts),
     catalog,
     resolver,

@@ -10,6 +10,8 @@ import {
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import type { Config } from '../config/schema.js';
+import { KEYS_ENV_VAR } from '../config/production.js';
 import { randomBase32 } from './encoding.js';
 
 /**
@@ -127,6 +129,15 @@ export interface KeySources {
   envJson?: string;
   /** Generate a throwaway key set (dev mode). */
   ephemeral?: boolean;
+}
+
+/** The key sources a configuration names: `keys.dir`, FEDPROXY_KEYS in `env`, `keys.ephemeral`. */
+export function keySourcesOf(keys: Config['keys'], env: NodeJS.ProcessEnv): KeySources {
+  return {
+    ...(keys.dir === undefined ? {} : { dir: keys.dir }),
+    ...(env[KEYS_ENV_VAR] === undefined ? {} : { envJson: env[KEYS_ENV_VAR] }),
+    ephemeral: keys.ephemeral,
+  };
 }
 
 export interface LoadedKeyRing {
