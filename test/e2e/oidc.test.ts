@@ -253,6 +253,19 @@ describe('OpenID Connect sign-in and credential endpoints (real IdP, real server
     expect(jar.header(new URL(base))).not.toContain('fp_session');
   });
 
+  it('refuses a callback whose pending sign-in was started for another IdP', async () => {
+    // Same browser (its binding cookie is sent), same state, nonce and PKCE verifier: only the IdP the
+    // pending sign-in names differs from the callback's.
+    const jar = new CookieJar();
+    const callback = await signInAtIdp(jar);
+    expect(jar.header(callback)).toContain('fp_oidc_binding=');
+    await tamperPending(callback, (p) => (p.idp = 'partner'));
+    const res = await browserFetch(jar, callback);
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain('The sign-in was started in another browser; start again');
+    expect(jar.header(new URL(base))).not.toContain('fp_session');
+  });
+
   it('never redirects off-site after sign-in', async () => {
     const jar = new CookieJar();
     const callback = await signInAtIdp(jar, 'alice', '//evil.example/steal');

@@ -219,6 +219,19 @@ describe('renderPolicyTemplate: missing and misused values', () => {
     expect(error.variable).toBe(variable);
     expect(error.message).toContain(variable);
   });
+
+  it('never fills a variable from an attribute the identity only inherits', () => {
+    // A valid value of the right shape, on the prototype of the attributes record instead of on it.
+    const attributes = Object.create({ team: ['payments'] }) as Record<string, string | string[]>;
+    expect(attributes.team).toEqual(['payments']);
+    const error = renderError(() =>
+      renderPolicyTemplate(withResource('x/${saml:team}'), samlIdentity({ attributes }), options),
+    );
+    expect(error.variable).toBe('${saml:team}');
+    expect(error.message).toBe(
+      'policy template variable ${saml:team} at Statement[0].Resource: has no value for this identity',
+    );
+  });
 });
 
 describe('renderPolicyTemplate: template syntax', () => {

@@ -4,7 +4,8 @@
  * test just started, so nothing but the attack itself is wrong with the response.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { samlFixtures, samlTestKeys, testServiceProvider, type SamlTestKeys } from './fixtures.js';
+import { encodeResponse } from '../../support/saml-idp.js';
+import { ACS_URL, samlFixtures, samlTestKeys, testServiceProvider, type SamlTestKeys } from './fixtures.js';
 import { expectRefused } from './refusals.js';
 
 let keys: SamlTestKeys;
@@ -255,6 +256,19 @@ describe('XML before any crypto', () => {
     );
   });
 
+  it('refuses an XML declaration that names an encoding other than UTF-8', async () => {
+    // The declaration is outside the signed assertion, and the bytes are plain ASCII: only the declared
+    // encoding differs from a valid response.
+    const { sp, fixtures } = await pendingSignIn();
+    const xml = await fixtures.build();
+    expect(xml).toMatch(/^<\?xml version="1\.0" encoding="UTF-8"\?>/);
+    await expectRefused(
+      sp.finishSignIn(encodeResponse(xml.replace('encoding="UTF-8"', 'encoding="ISO-8859-1"'))),
+      'xml',
+      /^the response declares encoding "ISO-8859-1", not UTF-8$/,
+    );
+  });
+
   it('refuses a second root element', async () => {
     const { sp, fixtures } = await pendingSignIn();
     await expectRefused(
@@ -315,6 +329,26 @@ describe('audience, destination, recipient, issuer', () => {
     );
   });
 
+  it('refuses an assertion Issuer whose Format is not the entity format, and accepts the entity format', async () => {
+    const { sp, fixtures } = await pendingSignIn();
+    await expectRefused(
+      sp.finishSignIn(
+        await fixtures.responseUnsignedAssertionSigned({
+          issuerFormat: 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent',
+        }),
+      ),
+      'issuer',
+      /^assertion Issuer Format "urn:oasis:names:tc:SAML:2\.0:nameid-format:persistent"$/,
+    );
+    await expect(
+      sp.finishSignIn(
+        await fixtures.responseUnsignedAssertionSigned({
+          issuerFormat: 'urn:oasis:names:tc:SAML:2.0:nameid-format:entity',
+        }),
+      ),
+    ).resolves.toBeDefined();
+  });
+
   it("refuses a non-success status, telling the user the IdP's codes", async () => {
     const { sp, fixtures } = await pendingSignIn();
     const error = await expectRefused(
@@ -339,6 +373,55 @@ describe('time', () => {
       sp.finishSignIn(await fixtures.confirmationExpired()),
       'expired',
       /SubjectConfirmationData NotOnOrAfter/,
+    );
+  });
+
+  it('refuses an AuthnStatement whose SessionNotOnOrAfter has passed, inside valid Conditions', async () => {
+    // node-saml never looks at SessionNotOnOrAfter; Conditions and the bearer confirmation are still valid.
+    const { sp, fixtures } = await pendingSignIn();
+    const error = await expectRefused(
+      sp.finishSignIn(
+        await fixtures.responseUnsignedAssertionSigned({ sessionNotOnOrAfter: Date.now() - 10 * 60_000 }),
+      ),
+      'expired',
+      /^SessionNotOnOrAfter was /,
+    );
+    expect(error.code).toBe('ExpiredTokenException');
+  });
+
+  it('refuses an assertion IssueInstant beyond the clock skew, inside valid Conditions', async () => {
+    // Only the assertion's IssueInstant is ahead (not the Response's, not any NotBefore); node-saml reads
+    // it only for maxAssertionAgeMs, which fedproxy sets to 0.
+    const { sp, fixtures } = await pendingSignIn({ clockSkewSeconds: 30 });
+    await expectRefused(
+      sp.finishSignIn(
+        await fixtures.responseUnsignedAssertionSigned({ issueInstant: Date.now() + 10 * 60_000 }),
+      ),
+      'not-yet-valid',
+      /^IssueInstant is /,
+    );
+  });
+
+  it('refuses a bearer confirmation without NotOnOrAfter, even behind another confirmation that has one', async () => {
+    // node-saml refuses a lone bearer confirmation without NotOnOrAfter by itself (it cannot parse the
+    // absent time), but it checks only the first SubjectConfirmation whose times are valid, whatever its
+    // Method. A sender-vouches confirmation in front satisfies it, so only fedproxy's check of the one
+    // bearer confirmation is left to refuse.
+    const { sp, fixtures } = await pendingSignIn();
+    const { idp } = keys;
+    const options = fixtures.options({ confirmationNotOnOrAfter: null });
+    const bearer = '<saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer">';
+    const assertion = idp.assertionXml({ ...options, recipient: ACS_URL });
+    expect(assertion).toContain(bearer);
+    const senderVouches =
+      '<saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:sender-vouches">' +
+      `<saml:SubjectConfirmationData NotOnOrAfter="${new Date(Date.now() + 300_000).toISOString()}"/>` +
+      '</saml:SubjectConfirmation>';
+    const signed = idp.sign(assertion.replace(bearer, `${senderVouches}${bearer}`));
+    await expectRefused(
+      sp.finishSignIn(encodeResponse(idp.wrapInResponse(signed, options))),
+      'assertion',
+      /^the bearer SubjectConfirmationData has no NotOnOrAfter$/,
     );
   });
 

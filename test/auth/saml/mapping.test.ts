@@ -157,6 +157,15 @@ describe('SAML attribute mapping', () => {
     );
   });
 
+  it('refuses a group value with a control character', async () => {
+    // A tab is a legal XML character and survives signing; the subject (NameID alice) is clean.
+    await expectRefused(
+      signIn({ attributes: { [GROUPS_ATTRIBUTE]: ['engineers', 'data\tanalysts'] } }),
+      'attributes',
+      /^a value of http:\/\/schemas\.xmlsoap\.org\/claims\/Group has control characters$/,
+    );
+  });
+
   it('never lets an attribute name reach a prototype', async () => {
     const { identity } = await signIn({
       attributes: { ['__proto__']: 'polluted', constructor: 'x', department: 'research' },
