@@ -19,7 +19,7 @@ export interface AuditLogOptions {
  * - `record` resolves with the entry's id once the entry is stored (the store commits before resolving),
  *   and rejects when it could not be stored. A failed audit write is never dropped silently: it is logged
  *   at error level, with the event, and the caller decides what to do (an action that must be audited,
- *   such as minting, should fail closed; see the wiring notes in the report).
+ *   such as minting, should fail closed; see CredentialIssuer).
  * - Every event goes through `redactSecrets` before it is sealed, so the stored entry and the log line
  *   hold the same, redacted, values.
  * - The log line carries the entry's id and hash. Logs are shipped off the host, so they are an external
