@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { buildServices, createApp, type BuildOptions, type Services } from './app.js';
 import { startRevocationListener } from './credentials/revocation.js';
 import type { LoadedConfig } from './config/load.js';
+import { splitListen } from './config/production.js';
 
 /**
  * Process entry: build the app from a validated configuration, listen over HTTP or HTTPS, and shut
@@ -18,11 +19,6 @@ export interface RunningServer {
   server: Server;
   /** Graceful stop; safe to call more than once. */
   close(): Promise<void>;
-}
-
-function splitListen(listen: string): { host: string; port: number } {
-  const at = listen.lastIndexOf(':');
-  return { host: listen.slice(0, at).replace(/^\[(.*)\]$/, '$1'), port: Number(listen.slice(at + 1)) };
 }
 
 export async function startServer(config: LoadedConfig, options: BuildOptions = {}): Promise<RunningServer> {
@@ -42,7 +38,8 @@ export async function startServer(config: LoadedConfig, options: BuildOptions = 
   server.headersTimeout = 20_000;
   server.keepAliveTimeout = 65_000;
 
-  const { host, port } = splitListen(config.server.listen);
+  const { host: listenHost, port } = splitListen(config.server.listen);
+  const host = listenHost.replace(/^\[(.*)\]$/, '$1'); // net.Server wants an IPv6 address bare
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { ConfigError, formatConfigPath } from './errors.js';
 import type { ConfigProblem } from './errors.js';
 import { DEV_IDP_ID, devIdpEntry } from './dev-idp.js';
-import { isLoopbackHost, KEYS_ENV_VAR, listenHost, productionProblems } from './production.js';
+import { isLoopbackHost, KEYS_ENV_VAR, productionProblems, splitListen } from './production.js';
 import { configSchema, idpSchema } from './schema.js';
 import type { Config } from './schema.js';
 
@@ -213,7 +213,7 @@ function resolveConfig(source: YamlSource, { env, dev, file }: ResolveOptions): 
   if (
     checked.devIdp?.enabled &&
     checked.server !== undefined &&
-    !isLoopbackHost(listenHost(checked.server.listen))
+    !isLoopbackHost(splitListen(checked.server.listen).host)
   )
     report(
       ['devIdp', 'enabled'],
@@ -287,8 +287,7 @@ function derivePublicUrl(
       report(['server', 'publicUrl'], 'must be a plain base URL, without credentials, query or fragment');
     return url.href.replace(/\/+$/, '');
   }
-  const host = listenHost(server.listen);
-  const port = server.listen.slice(host.length + 1);
+  const { host, port } = splitListen(server.listen);
   const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '[::]' ? '[::1]' : host;
   try {
     return new URL(`${server.tls === undefined ? 'http' : 'https'}://${reachable}:${port}`).origin;

@@ -65,7 +65,7 @@ export function productionProblems(
   // Plain HTTP beyond loopback would carry session tokens, secrets and login cookies in clear. Behind a
   // TLS-terminating proxy that is fine, and the operator says so with allowPlainHttp.
   if (server === undefined) return problems;
-  if (server.tls === undefined && !server.allowPlainHttp && !isLoopbackHost(listenHost(server.listen)))
+  if (server.tls === undefined && !server.allowPlainHttp && !isLoopbackHost(splitListen(server.listen).host))
     problems.push({
       path: ['server', 'tls'],
       message: `plain HTTP on the non-loopback address ${server.listen}; configure server.tls, or set server.allowPlainHttp: true when a TLS-terminating proxy is in front`,
@@ -82,9 +82,10 @@ export function productionProblems(
   return problems;
 }
 
-/** The host part of a validated `host:port` (`[::1]:8080` → `[::1]`). */
-export function listenHost(listen: string): string {
-  return listen.slice(0, listen.lastIndexOf(':'));
+/** A validated `host:port` in its parts (`[::1]:8080` → host `[::1]`, port 8080). */
+export function splitListen(listen: string): { host: string; port: number } {
+  const at = listen.lastIndexOf(':');
+  return { host: listen.slice(0, at), port: Number(listen.slice(at + 1)) };
 }
 
 /**
