@@ -8,7 +8,6 @@ import { mappingSchema, roleSchema } from '../config/schema.js';
 import type { RevocationScopeName, RevocationService } from '../credentials/revocation.js';
 import {
   AccessDeniedError,
-  AppError,
   AuthenticationError,
   ConflictError,
   NotFoundError,
@@ -22,12 +21,11 @@ import { callerOf, requireCsrf, type Caller } from './authenticate.js';
 import {
   auditRequestContext,
   DEFAULT_PAGE_SIZE,
-  noStore,
   pageQuery,
   sessionIdParam,
   sessionView,
 } from './sessions.js';
-import { parseRequest } from './parse-request.js';
+import { noStore, parseRequest, requireJson } from './parse-request.js';
 
 /**
  * The admin API, mounted at `/admin/v1`. Who may call it:
@@ -265,7 +263,7 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
    * the revocation stands (AuditLog has logged the event at error level); revoking again is harmless.
    */
   router.post('/revocations', async (req, res) => {
-    if (!req.is('application/json')) throw new AppError(415, 'UnsupportedMediaType', 'Send application/json');
+    requireJson(req);
     const body = parseRequest(revocationRequest, req.body, 'body');
     const result = await deps.revocations.revoke({
       scope: serviceScopeOf(body.scope),
@@ -333,9 +331,6 @@ function addPolicyRoutes(
   policy: NonNullable<AdminRouteDeps['policy']>,
 ): void {
   const { catalog } = policy;
-  const requireJson = (req: Request): void => {
-    if (!req.is('application/json')) throw new AppError(415, 'UnsupportedMediaType', 'Send application/json');
-  };
   const answerChange = async (
     req: Request,
     res: Response,

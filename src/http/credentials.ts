@@ -1,8 +1,8 @@
 import { Router, type RequestHandler } from 'express';
 import { z } from 'zod';
-import { parseRequest } from './parse-request.js';
+import { noStore, parseRequest, requireJson } from './parse-request.js';
 import type { CredentialIssuer } from '../credentials/issuer.js';
-import { AppError } from '../errors.js';
+import type { AppError } from '../errors.js';
 import type { RoleResolver } from '../policy/role-resolver.js';
 import { requireCaller, requireCsrf } from './authenticate.js';
 import { containerCredentialsJson, credentialsJson } from './credential-shapes.js';
@@ -33,10 +33,6 @@ const credentialsRequest = z.strictObject({
  */
 export function credentialRoutes(deps: CredentialRouteDeps): Router {
   const router = Router();
-  const noStore: RequestHandler = (_req, res, next) => {
-    res.set('Cache-Control', 'no-store');
-    next();
-  };
 
   router.get('/v1/me', noStore, deps.authenticate, (_req, res) => {
     const caller = requireCaller(res);
@@ -75,8 +71,7 @@ export function credentialRoutes(deps: CredentialRouteDeps): Router {
     deps.limits.mintByPrincipal,
     async (req, res) => {
       const { identity } = requireCaller(res);
-      if (!req.is('application/json'))
-        throw new AppError(415, 'UnsupportedMediaType', 'Send application/json');
+      requireJson(req);
       const body = parseRequest(credentialsRequest, req.body, 'body');
       const { role, durationSeconds, sessionName, policy } = body;
       const credentials = await deps.issuer.issue(identity, role, {

@@ -1,6 +1,6 @@
 import { Router, type Request, type RequestHandler } from 'express';
 import { z } from 'zod';
-import { parseRequest } from './parse-request.js';
+import { noStore, parseRequest } from './parse-request.js';
 import type { AuditLog } from '../audit/index.js';
 import { principalId } from '../auth/identity.js';
 import type { RevocationService } from '../credentials/revocation.js';
@@ -80,11 +80,6 @@ export function auditRequestContext(req: Request): { requestId?: string; sourceI
     ...(req.ip === undefined ? {} : { sourceIp: req.ip }),
   };
 }
-
-export const noStore: RequestHandler = (_req, res, next) => {
-  res.set('Cache-Control', 'no-store');
-  next();
-};
 
 export interface SessionRouteDeps {
   sessions: Pick<SessionStore, 'get' | 'list'>;
