@@ -1,7 +1,7 @@
 import type { Identity } from '../auth/identity.js';
 import type { MappingConfig, RoleConfig } from '../config/schema.js';
 import { AccessDeniedError } from '../errors.js';
-import { matchesGlob } from './glob.js';
+import { compileGlob, matchesGlob, type GlobMatcher } from './glob.js';
 import type { GrantReason, RoleChoice } from './types.js';
 
 /**
@@ -20,9 +20,22 @@ export function matchesGroupPattern(pattern: string, group: string): boolean {
   return matchesGlob(pattern, group);
 }
 
+/**
+ * Each mapping's pattern compiled once, not once per group on every request (mapping objects are the
+ * catalog's snapshot, replaced whole on a change; the pattern text is compared all the same).
+ */
+const compiledPatterns = new WeakMap<MappingConfig, { pattern: string; matches: GlobMatcher }>();
+
 function mappingMatches(mapping: MappingConfig, group: string): boolean {
   if (mapping.group !== undefined) return mapping.group === group;
-  return mapping.groupPattern !== undefined && matchesGroupPattern(mapping.groupPattern, group);
+  const pattern = mapping.groupPattern;
+  if (pattern === undefined) return false;
+  let compiled = compiledPatterns.get(mapping);
+  if (compiled?.pattern !== pattern) {
+    compiled = { pattern, matches: compileGlob(pattern) };
+    compiledPatterns.set(mapping, compiled);
+  }
+  return compiled.matches(group);
 }
 
 /**
