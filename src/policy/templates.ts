@@ -1,4 +1,5 @@
 import type { Identity } from '../auth/identity.js';
+import { BoundedMap } from '../bounded-map.js';
 import type { z } from 'zod';
 import { AccessDeniedError } from '../errors.js';
 import { policyDocumentSchema, type PolicyDocument } from './document.js';
@@ -100,6 +101,20 @@ function parseVariable(inner: string, location: string): TemplateVariable {
 }
 
 /** Splits one string leaf into literal text and variables. Every `${` must open a known variable. */
+/**
+ * Template strings already parsed: a role's policy is rendered on every mint from the same few strings.
+ * Only successful parses are kept, and a parse does not depend on where the string stands.
+ */
+const parsedStrings = new BoundedMap<readonly Segment[]>(1024);
+
+function parsedTemplateString(leaf: string, location: string): readonly Segment[] {
+  const cached = parsedStrings.get(leaf);
+  if (cached !== undefined) return cached;
+  const segments = parseTemplateString(leaf, location);
+  parsedStrings.set(leaf, segments);
+  return segments;
+}
+
 function parseTemplateString(leaf: string, location: string): Segment[] {
   const segments: Segment[] = [];
   let pos = 0;
@@ -215,7 +230,7 @@ class Renderer {
   /** One string leaf → its rendered strings; `expanded` when `${fed:group}` made it multi-valued. */
   private leaf(leaf: string, location: string): { values: string[]; expanded: boolean } {
     if (!leaf.includes('${')) return { values: [leaf], expanded: false };
-    const segments = parseTemplateString(leaf, location);
+    const segments = parsedTemplateString(leaf, location);
     let groupVariable: TemplateVariable | undefined;
     // Literal text and single-valued variables resolved once; `null` marks a `${fed:group}` slot.
     const parts = segments.map((s): string | null => {
