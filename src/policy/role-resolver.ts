@@ -1,5 +1,4 @@
 import type { Identity } from '../auth/identity.js';
-import type { MappingConfig, RoleConfig } from '../config/schema.js';
 import { buildGrant, type GrantRequest } from './grants.js';
 import { resolveGrants, selectRole } from './mappings.js';
 import type { RoleSource } from './role-catalog.js';
@@ -14,29 +13,13 @@ export interface RoleResolverOptions {
  * may this identity take (and why), and what exactly does it get for one of them.
  *
  * Built over a `RoleSource` (the `RoleCatalog`), it reads the source's current snapshot on every call, so
- * an admin change applies to the next request. Built over two arrays (the older form), they are fixed.
+ * an admin change applies to the next request.
  */
 export class RoleResolver {
-  private readonly source: RoleSource;
-  private readonly options: RoleResolverOptions;
-
-  constructor(source: RoleSource, options: RoleResolverOptions);
-  constructor(roles: readonly RoleConfig[], mappings: readonly MappingConfig[], options: RoleResolverOptions);
   constructor(
-    first: RoleSource | readonly RoleConfig[],
-    second: RoleResolverOptions | readonly MappingConfig[],
-    third?: RoleResolverOptions,
-  ) {
-    if (isRoleList(first)) {
-      const roles = first;
-      const mappings = second as readonly MappingConfig[];
-      this.source = { roles: () => roles, mappings: () => mappings };
-      this.options = third as RoleResolverOptions;
-    } else {
-      this.source = first;
-      this.options = second as RoleResolverOptions;
-    }
-  }
+    private readonly source: RoleSource,
+    private readonly options: RoleResolverOptions,
+  ) {}
 
   rolesFor(identity: Identity): RoleChoice[] {
     return resolveGrants(identity, this.source.roles(), this.source.mappings());
@@ -46,8 +29,4 @@ export class RoleResolver {
   grantFor(identity: Identity, roleName: string, request: GrantRequest): Grant {
     return buildGrant(selectRole(this.rolesFor(identity), roleName), identity, request, this.options);
   }
-}
-
-function isRoleList(value: RoleSource | readonly RoleConfig[]): value is readonly RoleConfig[] {
-  return Array.isArray(value);
 }

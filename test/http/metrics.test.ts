@@ -159,7 +159,10 @@ describe('credential counters', () => {
       issuer: 'https://fedproxy.test',
       reuseWindowSeconds: 300,
     });
-    const resolver = new RoleResolver(roles, mappings, { maxValueLength: 256 });
+    const resolver = new RoleResolver(
+      { roles: () => roles, mappings: () => mappings },
+      { maxValueLength: 256 },
+    );
     const audit = new AuditLog({ store, logger: capturingLogger().logger, clock });
     issuer = new CredentialIssuer(resolver, minter, [boundIdp], audit, metrics);
   });
