@@ -199,7 +199,8 @@ describe('STS Query API (real AWS SDK client)', () => {
     const credentials = await vended();
     const wrongSecret = signedClient({
       ...credentials,
-      secretAccessKey: `${credentials.secretAccessKey.slice(0, -1)}A`,
+      // Another last character (a fixed one would be the right secret one time in 64).
+      secretAccessKey: `${credentials.secretAccessKey.slice(0, -1)}${credentials.secretAccessKey.endsWith('A') ? 'B' : 'A'}`,
     });
     await expect(wrongSecret.send(new GetCallerIdentityCommand({}))).rejects.toMatchObject({
       name: 'SignatureDoesNotMatch',
