@@ -162,8 +162,6 @@ const revocationRequest = z.strictObject({
     .union([z.int().min(0), z.iso.datetime({ offset: true }).transform((text) => new Date(text).getTime())])
     .optional(),
   reason: z.string().min(1).max(1024),
-  /** requireCsrf also accepts the CSRF token in the body. */
-  csrfToken: z.string().optional(),
 });
 
 const auditQuery = z.strictObject({
@@ -184,7 +182,6 @@ const roleBody = z.record(z.string(), z.unknown()).refine((body) => !('name' in 
 
 const mappingsBody = z.strictObject({
   mappings: z.array(z.unknown()),
-  csrfToken: z.string().optional(),
 });
 
 const explainRequest = z
@@ -202,7 +199,6 @@ const explainRequest = z
     }),
     roles: z.array(roleName).max(100).optional(),
     role: roleName.optional(),
-    csrfToken: z.string().optional(),
   })
   .refine((body) => body.roles === undefined || body.role === undefined, {
     message: 'give roles or role, not both',
@@ -220,11 +216,6 @@ function expectedVersionOf(header: string | undefined): number {
   if (match?.[1] === undefined)
     throw new ValidationError('If-Match: expected the ETag of the version you read, e.g. "3"');
   return Number(match[1]);
-}
-
-function withoutCsrfToken(body: Record<string, unknown>): Record<string, unknown> {
-  const { csrfToken: _csrfToken, ...rest } = body;
-  return rest;
 }
 
 export function adminRoutes(deps: AdminRouteDeps): Router {
@@ -363,7 +354,7 @@ function addPolicyRoutes(
     requireJson(req);
     const name = parseRequest(roleName, req.params.name, 'name');
     const expectedVersion = expectedVersionOf(req.get('if-match'));
-    const body = withoutCsrfToken(parseRequest(roleBody, req.body, 'body'));
+    const body = parseRequest(roleBody, req.body, 'body');
     const role = parseRequest(roleSchema, { ...body, name }, 'body');
     let action: 'create' | 'update' = 'create';
     const snapshot = await catalog.update((current) => {

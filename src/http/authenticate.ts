@@ -99,12 +99,14 @@ export function authenticate(
 /**
  * CSRF defence for cookie-authenticated, state-changing requests: the Origin (or, without it, the
  * Referer) must be fedproxy's own, and the session's CSRF token must come back in the `X-CSRF-Token`
- * header or a `csrfToken` form field. Token callers pass: a bearer token is not sent by the browser
- * on its own.
+ * header or a `csrfToken` body field. Token callers pass: a bearer token is not sent by the browser
+ * on its own. The body field is taken out of the body for every caller, so the handlers' strict schemas
+ * never meet it.
  */
 export function requireCsrf(publicUrl: string): RequestHandler {
   const ownOrigin = new URL(publicUrl).origin;
   return (req, res, next) => {
+    const bodyToken = takeBodyCsrfToken(req.body);
     const caller = callerOf(res);
     if (caller?.kind !== 'session' || ['GET', 'HEAD', 'OPTIONS'].includes(req.method)) {
       next();
@@ -115,14 +117,20 @@ export function requireCsrf(publicUrl: string): RequestHandler {
       next(new AccessDeniedError('Cross-site request refused'));
       return;
     }
-    const body = req.body as Record<string, unknown> | undefined;
-    const presented = req.headers['x-csrf-token'] ?? body?.csrfToken;
+    const presented = req.headers['x-csrf-token'] ?? bodyToken;
     if (!csrfTokenMatches(caller.session, presented)) {
       next(new AccessDeniedError('Missing or wrong CSRF token'));
       return;
     }
     next();
   };
+}
+
+function takeBodyCsrfToken(body: unknown): unknown {
+  if (typeof body !== 'object' || body === null || !Object.hasOwn(body, 'csrfToken')) return undefined;
+  const { csrfToken } = body as { csrfToken: unknown };
+  delete (body as { csrfToken?: unknown }).csrfToken;
+  return csrfToken;
 }
 
 function originOf(referer: string | undefined): string | undefined {

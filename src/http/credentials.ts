@@ -24,7 +24,6 @@ const credentialsRequest = z.strictObject({
   durationSeconds: z.unknown().optional(),
   sessionName: z.unknown().optional(),
   policy: z.unknown().optional(),
-  csrfToken: z.string().optional(),
 });
 
 /**
