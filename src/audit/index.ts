@@ -1,3 +1,4 @@
+export { actorOf } from './actor.js';
 export { AuditLog, type AuditLogOptions } from './audit-log.js';
 export {
   AuditChainVerifier,

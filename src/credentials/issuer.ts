@@ -1,6 +1,5 @@
-import type { AuditActor, AuditLog } from '../audit/index.js';
+import { actorOf, type AuditLog } from '../audit/index.js';
 import type { Identity } from '../auth/identity.js';
-import { principalId } from '../auth/identity.js';
 import type { IdpConfig } from '../config/schema.js';
 import { AccessDeniedError } from '../errors.js';
 import type { GrantRequest } from '../policy/grants.js';
@@ -105,8 +104,4 @@ export class CredentialIssuer {
     this.observer?.credential(credentials.reused ? 'reused' : 'minted', grant.role.name);
     return credentials;
   }
-}
-
-export function actorOf(identity: Identity): AuditActor {
-  return { principal: principalId(identity), username: identity.username, idp: identity.idp };
 }

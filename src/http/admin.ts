@@ -1,6 +1,6 @@
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
-import { openAuditEntry, type AuditLog } from '../audit/index.js';
+import { actorOf, openAuditEntry, type AuditLog } from '../audit/index.js';
 import type { AuditActor, RevocationScope } from '../audit/events.js';
 import { principalId, type Identity } from '../auth/identity.js';
 import { namedTokenFrom } from '../auth/secret-compare.js';
@@ -71,8 +71,7 @@ export function adminOf(res: Response): Admin {
 /** The audit actor for an admin: a token by its name (never the token), a person by principal. */
 export function auditActorOf(admin: Admin): AuditActor {
   if (admin.kind === 'token') return { tokenName: admin.tokenName };
-  const { identity } = admin.caller;
-  return { principal: principalId(identity), username: identity.username, idp: identity.idp };
+  return actorOf(admin.caller.identity);
 }
 
 /**

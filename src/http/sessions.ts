@@ -1,7 +1,7 @@
 import { Router, type Request, type RequestHandler } from 'express';
 import { z } from 'zod';
 import { noStore, parseRequest } from './parse-request.js';
-import type { AuditLog } from '../audit/index.js';
+import { actorOf, type AuditLog } from '../audit/index.js';
 import { principalId } from '../auth/identity.js';
 import type { RevocationService } from '../credentials/revocation.js';
 import { NotFoundError } from '../errors.js';
@@ -133,7 +133,7 @@ export function sessionRoutes(deps: SessionRouteDeps): Router {
         value: record.sid,
         reason: 'revoked by its owner',
         sessions: 1,
-        actor: { principal, username: identity.username, idp: identity.idp },
+        actor: actorOf(identity),
         ...auditRequestContext(req),
       });
       res.json({ scope: 'session', value: record.sid, revokedAt: result.at });
