@@ -49,10 +49,10 @@ export interface AdminRouteDeps {
   /** Sets res.locals.caller from a login session or IdP token (the app's shared `authenticate`). */
   authenticate: RequestHandler;
   /**
-   * Roles and mappings as data (`/roles`, `/mappings`, `/explain`). Those routes exist only when this is
-   * given; `maxValueLength` is `templates.maxValueLength`, for rendering policies in `/explain`.
+   * Roles and mappings as data (`/roles`, `/mappings`, `/explain`); `maxValueLength` is
+   * `templates.maxValueLength`, for rendering policies in `/explain`.
    */
-  policy?: {
+  policy: {
     catalog: Pick<RoleCatalog, 'snapshot' | 'update'>;
     maxValueLength: number;
   };
@@ -305,7 +305,7 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
     });
   });
 
-  if (deps.policy !== undefined) addPolicyRoutes(router, deps, deps.policy);
+  addPolicyRoutes(router, deps, deps.policy);
 
   return router;
 }
@@ -318,7 +318,7 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
 function addPolicyRoutes(
   router: Router,
   deps: AdminRouteDeps,
-  policy: NonNullable<AdminRouteDeps['policy']>,
+  policy: AdminRouteDeps['policy'],
 ): void {
   const { catalog } = policy;
   const answerChange = async (

@@ -26,7 +26,7 @@ export interface AuthRouteDeps {
    * Lets `POST /logout` revoke the caller's credentials (`revokeCredentials`). Without it such a request
    * is refused (500) rather than answered as if the credentials had been revoked.
    */
-  revocations?: Pick<RevocationService, 'revoke'>;
+  revocations: Pick<RevocationService, 'revoke'>;
 }
 
 /** Only same-site relative paths: never `//host`, `/\host` or an absolute URL (open redirect). */
@@ -171,8 +171,6 @@ export function authRoutes(deps: AuthRouteDeps): Router {
     if (revoke) {
       // Nothing identifies whose credentials to revoke: say so rather than pretend they were revoked.
       if (caller === undefined) throw new AuthenticationError('Sign in to revoke your credentials');
-      if (deps.revocations === undefined)
-        throw new AppError(500, 'InternalError', 'revocation at logout is not wired');
       const principal = principalId(caller.identity);
       const result = await deps.revocations.revoke({
         scope: 'principal',

@@ -27,7 +27,7 @@ export interface StsRouteDeps {
   bodyLimitBytes: number;
   limits: { mintByIp: RequestHandler; mintByPrincipal: RequestHandler };
   /** Further actions (GetCallerIdentity, GetFederationToken, AssumeRoleWithSAML) by name. */
-  actions?: Record<string, StsAction>;
+  actions: Record<string, StsAction>;
 }
 
 /** Our codes and statuses where AWS's differ on the STS wire. */
