@@ -100,6 +100,16 @@ export class StoreUnavailableError extends AppError {
 }
 
 /**
+ * The identity provider (discovery, JWKS, SAML metadata) could not be reached: 503 with AWS's STS code, so
+ * a client retries instead of concluding its token or sign-in is bad.
+ */
+export class IdpUnreachableError extends AppError {
+  constructor(message = 'The identity provider could not be reached', options?: { cause?: unknown }) {
+    super(503, 'IDPCommunicationError', message, options);
+  }
+}
+
+/**
  * An IdP token (OIDC ID token or workload bearer token) that is malformed, wrongly signed, from an
  * untrusted issuer, for another audience, or outside its validity. The client message never says which
  * check failed (that goes to the log and audit through `reason`). STS answers these as 400 with the same

@@ -315,11 +315,7 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
  * version (428 without, 412 when someone else changed it first), is audited as `admin.change` with the
  * actor, and answers the new ETag. Registered on the guarded router, so behind the same guard.
  */
-function addPolicyRoutes(
-  router: Router,
-  deps: AdminRouteDeps,
-  policy: AdminRouteDeps['policy'],
-): void {
+function addPolicyRoutes(router: Router, deps: AdminRouteDeps, policy: AdminRouteDeps['policy']): void {
   const { catalog } = policy;
   const answerChange = async (
     req: Request,

@@ -4,7 +4,7 @@ import { BoundedMap } from '../../bounded-map.js';
 import type { Clock } from '../../clock.js';
 import { ConfigError, type ConfigProblem } from '../../config/errors.js';
 import type { OidcIdpConfig } from '../../config/schema.js';
-import { AppError, InvalidIdentityTokenError } from '../../errors.js';
+import { AppError, IdpUnreachableError, InvalidIdentityTokenError } from '../../errors.js';
 import type { Identity } from '../identity.js';
 import { identityFromClaims } from './claims.js';
 import { isAllowedIdpUrl } from './transport.js';
@@ -229,10 +229,6 @@ function nonNegative(name: string, value: number): number {
   return value;
 }
 
-function idpUnreachable(cause: unknown): AppError {
-  return new AppError(503, 'IDPCommunicationError', 'The identity provider could not be reached', { cause });
-}
-
 /** Splits and JSON-decodes header and payload without verifying anything. */
 function decodeUnverified(token: string): {
   header: Record<string, unknown>;
@@ -276,10 +272,10 @@ async function discoverJwksUri(idp: OidcIdpConfig): Promise<string> {
     if (body.byteLength > MAX_DISCOVERY_BYTES) throw new Error('discovery document too large');
     document = JSON.parse(Buffer.from(body).toString('utf8'));
   } catch (cause) {
-    throw idpUnreachable(cause);
+    throw new IdpUnreachableError(undefined, { cause });
   }
   if (typeof document !== 'object' || document === null)
-    throw idpUnreachable(new Error('discovery is not JSON'));
+    throw new IdpUnreachableError(undefined, { cause: new Error('discovery is not JSON') });
   const { issuer, jwks_uri: jwksUri } = document as { issuer?: unknown; jwks_uri?: unknown };
   // Issuer mix-up: another issuer's metadata must never supply keys for this one.
   if (issuer !== idp.issuer) throw new InvalidIdentityTokenError('discovery issuer mismatch');
@@ -304,7 +300,7 @@ function keyResolver(jwks: RemoteJWKSet): JWTVerifyGetKey {
         throw new InvalidIdentityTokenError('ambiguous key');
       if (error instanceof errors.JOSENotSupported)
         throw new InvalidIdentityTokenError('algorithm not supported');
-      throw idpUnreachable(error);
+      throw new IdpUnreachableError(undefined, { cause: error });
     }
   };
 }

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as oidc from 'openid-client';
 import type { Clock } from '../../clock.js';
 import type { OidcIdpConfig } from '../../config/schema.js';
-import { AppError, InvalidIdentityTokenError, ValidationError } from '../../errors.js';
+import { IdpUnreachableError, InvalidIdentityTokenError, ValidationError } from '../../errors.js';
 import type { Store } from '../../store/types.js';
 import type { Identity } from '../identity.js';
 import { secretsEqual } from '../secret-compare.js';
@@ -56,9 +56,7 @@ export class OidcBrowserSignIn {
       )
       .catch((error: unknown) => {
         this.#configuration = undefined;
-        throw new AppError(503, 'IDPCommunicationError', 'The identity provider could not be reached', {
-          cause: error,
-        });
+        throw new IdpUnreachableError(undefined, { cause: error });
       });
     return this.#configuration;
   }

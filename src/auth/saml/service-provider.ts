@@ -11,7 +11,7 @@ import {
 import { decrypt } from 'xml-encryption';
 import type { Clock } from '../../clock.js';
 import type { IdpConfig, SamlIdpConfig } from '../../config/schema.js';
-import { AppError } from '../../errors.js';
+import { AppError, IdpUnreachableError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { Store } from '../../store/types.js';
 import type { Identity } from '../identity.js';
@@ -507,14 +507,7 @@ export class SamlServiceProvider {
           this.#refreshAt = this.deps.clock.now() + METADATA_RETRY_MS;
           return previous;
         }
-        throw new AppError(
-          503,
-          'IDPCommunicationError',
-          'The identity provider metadata could not be loaded',
-          {
-            cause: error,
-          },
-        );
+        throw new IdpUnreachableError('The identity provider metadata could not be loaded', { cause: error });
       })
       .finally(() => {
         this.#loading = undefined;
