@@ -1,8 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import type { Store } from '../store/types.js';
 import type { Identity } from './identity.js';
-import { secretsEqual } from './secret-compare.js';
+import { secretsEqual, storedFormOf } from './secret-compare.js';
 
 /**
  * Browser login sessions, held server-side. The cookie carries a 256-bit random id; the store keeps the
@@ -28,7 +28,7 @@ export interface LoginSessionSettings {
 const TOUCH_INTERVAL_MS = 60_000;
 
 function storageKey(id: string): string {
-  return createHash('sha256').update(id).digest('base64url');
+  return storedFormOf(id);
 }
 
 export class LoginSessions {

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
  * Comparisons of secrets (CSRF tokens, binding cookies, API tokens) that take the same time however
@@ -30,4 +30,22 @@ export function namedTokenFrom(
     if (timingSafeEqual(presented, Buffer.from(sha256, 'hex'))) found ??= name;
   }
   return found;
+}
+
+/** SHA-256, base64url: how a random value is stored when only its holder may present it again. */
+export function storedFormOf(value: string): string {
+  return createHash('sha256').update(value).digest('base64url');
+}
+
+/**
+ * A browser binding against login CSRF: `value` goes into a cookie of the browser that starts a sign-in,
+ * `stored` (its hash) with the pending sign-in; `bindingMatches` checks the cookie that comes back.
+ */
+export function newBrowserBinding(): { value: string; stored: string } {
+  const value = randomBytes(24).toString('base64url');
+  return { value, stored: storedFormOf(value) };
+}
+
+export function bindingMatches(stored: string, presented: string | undefined): boolean {
+  return presented !== undefined && secretsEqual(stored, storedFormOf(presented));
 }

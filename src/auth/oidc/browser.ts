@@ -1,11 +1,10 @@
-import { createHash, randomBytes } from 'node:crypto';
 import * as oidc from 'openid-client';
 import type { Clock } from '../../clock.js';
 import type { OidcIdpConfig } from '../../config/schema.js';
 import { IdpUnreachableError, InvalidIdentityTokenError, ValidationError } from '../../errors.js';
 import type { Store } from '../../store/types.js';
 import type { Identity } from '../identity.js';
-import { secretsEqual } from '../secret-compare.js';
+import { bindingMatches, newBrowserBinding } from '../secret-compare.js';
 import { identityFromClaims } from './claims.js';
 import { isLoopbackUrl } from './transport.js';
 
@@ -67,10 +66,10 @@ export class OidcBrowserSignIn {
     const state = oidc.randomState();
     const nonce = oidc.randomNonce();
     const codeVerifier = oidc.randomPKCECodeVerifier();
-    const binding = randomBytes(24).toString('base64url');
+    const binding = newBrowserBinding();
     const pending: PendingSignIn = {
       idp: this.idp.id,
-      binding: hashed(binding),
+      binding: binding.stored,
       codeVerifier,
       nonce,
       returnTo,
@@ -85,7 +84,7 @@ export class OidcBrowserSignIn {
       code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
       code_challenge_method: 'S256',
     });
-    return { redirectTo, binding };
+    return { redirectTo, binding: binding.value };
   }
 
   /**
@@ -104,11 +103,7 @@ export class OidcBrowserSignIn {
     const stored = await this.deps.store.once.take(STATE_NAMESPACE, state);
     if (stored === null) throw new ValidationError('The sign-in expired or was already used; start again');
     const pending = JSON.parse(stored) as PendingSignIn;
-    if (
-      pending.idp !== this.idp.id ||
-      binding === undefined ||
-      !secretsEqual(pending.binding, hashed(binding))
-    ) {
+    if (pending.idp !== this.idp.id || !bindingMatches(pending.binding, binding)) {
       throw new ValidationError('The sign-in was started in another browser; start again');
     }
     const configuration = await this.configuration();
@@ -136,8 +131,4 @@ export class OidcBrowserSignIn {
     });
     return { identity, returnTo: pending.returnTo };
   }
-}
-
-function hashed(value: string): string {
-  return createHash('sha256').update(value).digest('base64url');
 }

@@ -15,7 +15,7 @@ import { AppError, IdpUnreachableError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { Store } from '../../store/types.js';
 import type { Identity } from '../identity.js';
-import { secretsEqual } from '../secret-compare.js';
+import { bindingMatches, newBrowserBinding } from '../secret-compare.js';
 import { isAllowedIdpUrl } from '../oidc/transport.js';
 import { checkSignatureAlgorithms } from './algorithms.js';
 import { identityFromAssertion } from './identity-mapping.js';
@@ -42,10 +42,6 @@ interface PendingRequest {
   returnTo: string;
   /** SHA-256 of the browser binding (HTTPS only; see startSignIn). */
   binding?: string;
-}
-
-function bindingHash(value: string): string {
-  return createHash('sha256').update(value).digest('base64url');
 }
 
 /** The IdP as resolved from metadata and configuration, with node-saml options built for it. */
@@ -216,11 +212,11 @@ export class SamlServiceProvider {
     // Login CSRF: the response to this request is accepted only from the browser holding the binding
     // cookie. The IdP's POST is cross-site, so the cookie must be SameSite=None, which browsers accept
     // only with Secure: on plain-HTTP (loopback) deployments the request is not bound.
-    const binding = options.bindToBrowser ? randomBytes(24).toString('base64url') : undefined;
+    const binding = options.bindToBrowser ? newBrowserBinding() : undefined;
     const pending: PendingRequest = {
       idp: this.idp.id,
       returnTo,
-      ...(binding === undefined ? {} : { binding: bindingHash(binding) }),
+      ...(binding === undefined ? {} : { binding: binding.stored }),
     };
     await this.deps.store.once.putIfAbsent(
       REQUEST_NAMESPACE,
@@ -231,7 +227,7 @@ export class SamlServiceProvider {
     // A SAML instance per request, so the id is the one just stored (node-saml draws ids from an option).
     const generator = new SAML({ ...idp.options, generateUniqueId: () => requestId });
     const redirectTo = await generator.getAuthorizeUrlAsync('', undefined, {});
-    return { redirectTo, requestId, ...(binding === undefined ? {} : { binding }) };
+    return { redirectTo, requestId, ...(binding === undefined ? {} : { binding: binding.value }) };
   }
 
   /**
@@ -416,10 +412,7 @@ export class SamlServiceProvider {
     const pendingRequest = stored === null ? null : (JSON.parse(stored) as PendingRequest);
     if (pendingRequest === null || pendingRequest.idp !== this.idp.id) throw unknown();
     // Checked before the request is consumed, so a post from another browser cannot cancel it.
-    if (
-      pendingRequest.binding !== undefined &&
-      (binding === undefined || !secretsEqual(pendingRequest.binding, bindingHash(binding)))
-    ) {
+    if (pendingRequest.binding !== undefined && !bindingMatches(pendingRequest.binding, binding)) {
       throw new SamlResponseError('in-response-to', 'the sign-in was started in another browser', {
         clientMessage: 'This sign-in was started in another browser; start again from the sign-in page',
       });
