@@ -48,7 +48,7 @@ function mappingMatches(mapping: MappingConfig, group: string): boolean {
  * absent from `roles` are ignored (config validation reports them).
  */
 export function resolveGrants(
-  identity: Identity,
+  identity: Pick<Identity, 'idp' | 'groups'>,
   roles: readonly RoleConfig[],
   mappings: readonly MappingConfig[],
 ): RoleChoice[] {

@@ -1,5 +1,6 @@
 import { DEV_IDP_ID } from '../../config/dev-idp.js';
 import type { LoadedConfig } from '../../config/load.js';
+import { resolveGrants } from '../../policy/mappings.js';
 import type { DevIdentityProvider } from './provider.js';
 
 /**
@@ -9,7 +10,7 @@ import type { DevIdentityProvider } from './provider.js';
  * with nothing before or after a command on its line.
  */
 
-type BannerConfig = Pick<LoadedConfig, 'server' | 'mappings'>;
+type BannerConfig = Pick<LoadedConfig, 'server' | 'roles' | 'mappings'>;
 
 export function devIdpBannerLines(config: BannerConfig, devIdp: DevIdentityProvider): string[] {
   const { workloadClient } = devIdp;
@@ -48,10 +49,7 @@ export function devIdpWorkloadCommands(config: BannerConfig, devIdp: DevIdentity
   ];
 }
 
-/** The first role a mapping gives one of these groups (mappings for any idp or for `dev`). */
+/** The first role the mappings give a `dev` identity with these groups, as a sign-in would resolve it. */
 function workloadRole(config: BannerConfig, groups: readonly string[]): string | undefined {
-  const mapping = config.mappings.find(
-    (m) => m.group !== undefined && groups.includes(m.group) && (m.idp === undefined || m.idp === DEV_IDP_ID),
-  );
-  return mapping?.roles[0];
+  return resolveGrants({ idp: DEV_IDP_ID, groups: [...groups] }, config.roles, config.mappings)[0]?.role.name;
 }
