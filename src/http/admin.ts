@@ -1,7 +1,7 @@
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import { actorOf, openAuditEntry, type AuditLog } from '../audit/index.js';
-import type { AuditActor, RevocationScope } from '../audit/events.js';
+import type { AuditActor } from '../audit/events.js';
 import { principalId, type Identity } from '../auth/identity.js';
 import { namedTokenFrom } from '../auth/secret-compare.js';
 import { mappingSchema, roleSchema } from '../config/schema.js';
@@ -22,6 +22,7 @@ import {
   auditRequestContext,
   DEFAULT_PAGE_SIZE,
   pageQuery,
+  revokeAudited,
   sessionIdParam,
   sessionView,
 } from './sessions.js';
@@ -248,29 +249,21 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
     res.json({ session: sessionView(record, include === 'policy') });
   });
 
-  /**
-   * Revokes, then records the audit event. If the audit write fails the request fails (500) although
-   * the revocation stands (AuditLog has logged the event at error level); revoking again is harmless.
-   */
+  /** Revokes, then records the audit event (see revokeAudited). */
   router.post('/revocations', async (req, res) => {
     requireJson(req);
     const body = parseRequest(revocationRequest, req.body, 'body');
-    const result = await deps.revocations.revoke({
-      scope: serviceScopeOf(body.scope),
-      reason: body.reason,
-      ...(body.value === undefined ? {} : { value: body.value }),
-      ...(body.issuedBefore === undefined ? {} : { issuedBefore: body.issuedBefore }),
-    });
+    const { result, auditId } = await revokeAudited(
+      deps,
+      {
+        scope: serviceScopeOf(body.scope),
+        reason: body.reason,
+        ...(body.value === undefined ? {} : { value: body.value }),
+        ...(body.issuedBefore === undefined ? {} : { issuedBefore: body.issuedBefore }),
+      },
+      { actor: auditActorOf(adminOf(res)), req },
+    );
     const onSession = body.scope === 'session' || body.scope === 'accessKey';
-    const auditId = await deps.audit.record({
-      type: 'revocation',
-      scope: body.scope satisfies RevocationScope,
-      ...(body.value === undefined ? {} : { value: body.value }),
-      ...(onSession ? { sessions: 1 } : { issuedBefore: result.at }),
-      reason: body.reason,
-      actor: auditActorOf(adminOf(res)),
-      ...auditRequestContext(req),
-    });
     res.status(201).json({
       scope: body.scope,
       ...(body.value === undefined ? {} : { value: body.value }),

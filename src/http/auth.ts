@@ -8,7 +8,7 @@ import { actorOf, type AuditLog } from '../audit/index.js';
 import type { RevocationService } from '../credentials/revocation.js';
 import type { Logger } from '../log.js';
 import { callerOf, readCookie, requireCsrf, type CookieSettings } from './authenticate.js';
-import { auditRequestContext } from './sessions.js';
+import { revokeAudited } from './sessions.js';
 import type { PortalViews } from './views.js';
 
 export interface AuthRouteDeps {
@@ -172,20 +172,11 @@ export function authRoutes(deps: AuthRouteDeps): Router {
       // Nothing identifies whose credentials to revoke: say so rather than pretend they were revoked.
       if (caller === undefined) throw new AuthenticationError('Sign in to revoke your credentials');
       const principal = principalId(caller.identity);
-      const result = await deps.revocations.revoke({
-        scope: 'principal',
-        value: principal,
-        reason: 'logout',
-      });
-      await deps.audit.record({
-        type: 'revocation',
-        scope: 'user',
-        value: principal,
-        issuedBefore: result.at,
-        reason: 'logout',
-        actor: actorOf(caller.identity),
-        ...auditRequestContext(req),
-      });
+      await revokeAudited(
+        deps,
+        { scope: 'principal', value: principal, reason: 'logout' },
+        { actor: actorOf(caller.identity), req },
+      );
     }
     if (caller?.kind === 'session') await deps.loginSessions.destroy(caller.sessionId);
     res.append(

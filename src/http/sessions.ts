@@ -1,9 +1,9 @@
 import { Router, type Request, type RequestHandler } from 'express';
 import { z } from 'zod';
 import { noStore, parseRequest } from './parse-request.js';
-import { actorOf, type AuditLog } from '../audit/index.js';
+import { actorOf, type AuditActor, type AuditLog } from '../audit/index.js';
 import { principalId } from '../auth/identity.js';
-import type { RevocationService } from '../credentials/revocation.js';
+import type { RevocationRequest, RevocationResult, RevocationService } from '../credentials/revocation.js';
 import { NotFoundError } from '../errors.js';
 import type { SessionRecord, SessionStore } from '../store/types.js';
 import { requireCaller, requireCsrf } from './authenticate.js';
@@ -72,6 +72,31 @@ export function sessionView(record: SessionRecord, includePolicy: boolean): Sess
   };
 }
 
+/**
+ * Revokes, then records who did it: the one way the admin API, a user's own sessions and logout revoke.
+ * If the audit write fails the request fails although the revocation stands (AuditLog has logged the event
+ * at error level); revoking again is harmless. The audit trail names the principal scope `user`, as the
+ * admin API does.
+ */
+export async function revokeAudited(
+  deps: { revocations: Pick<RevocationService, 'revoke'>; audit: Pick<AuditLog, 'record'> },
+  request: RevocationRequest,
+  by: { actor: AuditActor; req: Request },
+): Promise<{ result: RevocationResult; auditId: string }> {
+  const result = await deps.revocations.revoke(request);
+  const onSession = request.scope === 'session' || request.scope === 'accessKey';
+  const auditId = await deps.audit.record({
+    type: 'revocation',
+    scope: request.scope === 'principal' ? 'user' : request.scope,
+    ...(request.value === undefined ? {} : { value: request.value }),
+    ...(onSession ? { sessions: 1 } : { issuedBefore: result.at }),
+    reason: request.reason,
+    actor: by.actor,
+    ...auditRequestContext(by.req),
+  });
+  return { result, auditId };
+}
+
 /** The request id and client address for an audit event (the address as seen after `trust proxy`). */
 export function auditRequestContext(req: Request): { requestId?: string; sourceIp?: string } {
   const requestId = typeof req.id === 'string' || typeof req.id === 'number' ? String(req.id) : '';
@@ -122,20 +147,11 @@ export function sessionRoutes(deps: SessionRouteDeps): Router {
       // Security: someone else's session answers exactly like a missing one, so session ids of other
       // users cannot be probed through this route.
       if (record === null || record.principal !== principal) throw new NotFoundError('No such session');
-      const result = await deps.revocations.revoke({
-        scope: 'session',
-        value: record.sid,
-        reason: 'revoked by its owner',
-      });
-      await deps.audit.record({
-        type: 'revocation',
-        scope: 'session',
-        value: record.sid,
-        reason: 'revoked by its owner',
-        sessions: 1,
-        actor: actorOf(identity),
-        ...auditRequestContext(req),
-      });
+      const { result } = await revokeAudited(
+        deps,
+        { scope: 'session', value: record.sid, reason: 'revoked by its owner' },
+        { actor: actorOf(identity), req },
+      );
       res.json({ scope: 'session', value: record.sid, revokedAt: result.at });
     },
   );
