@@ -24,6 +24,7 @@ import {
   pageQuery,
   revokeAudited,
   sessionIdParam,
+  sessionPage,
   sessionView,
 } from './sessions.js';
 import { noStore, parseRequest, requireJson } from './parse-request.js';
@@ -231,14 +232,7 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
    */
   router.get('/sessions', async (req, res) => {
     const query = parseRequest(listSessionsQuery, req.query, 'query');
-    const page = await deps.store.sessions.list(sessionIndexOf(query), {
-      limit: query.limit ?? DEFAULT_PAGE_SIZE,
-      ...(query.cursor === undefined ? {} : { cursor: query.cursor }),
-    });
-    res.json({
-      sessions: page.items.map((record) => sessionView(record, query.include === 'policy')),
-      ...(page.cursor === undefined ? {} : { cursor: page.cursor }),
-    });
+    res.json(await sessionPage(deps.store.sessions, sessionIndexOf(query), query));
   });
 
   router.get('/sessions/:id', async (req, res) => {

@@ -5,7 +5,7 @@ import { actorOf, type AuditActor, type AuditLog } from '../audit/index.js';
 import { principalId } from '../auth/identity.js';
 import type { RevocationRequest, RevocationResult, RevocationService } from '../credentials/revocation.js';
 import { NotFoundError } from '../errors.js';
-import type { SessionRecord, SessionStore } from '../store/types.js';
+import type { SessionIndex, SessionRecord, SessionStore } from '../store/types.js';
 import { requireCaller, requireCsrf } from './authenticate.js';
 
 /**
@@ -97,6 +97,22 @@ export async function revokeAudited(
   return { result, auditId };
 }
 
+/** One page of an index as the session routes answer it: `{ sessions, cursor? }`. */
+export async function sessionPage(
+  sessions: Pick<SessionStore, 'list'>,
+  index: SessionIndex,
+  query: { limit?: number | undefined; cursor?: string | undefined; include?: 'policy' | undefined },
+): Promise<{ sessions: ReturnType<typeof sessionView>[]; cursor?: string }> {
+  const page = await sessions.list(index, {
+    limit: query.limit ?? DEFAULT_PAGE_SIZE,
+    ...(query.cursor === undefined ? {} : { cursor: query.cursor }),
+  });
+  return {
+    sessions: page.items.map((record) => sessionView(record, query.include === 'policy')),
+    ...(page.cursor === undefined ? {} : { cursor: page.cursor }),
+  };
+}
+
 /** The request id and client address for an audit event (the address as seen after `trust proxy`). */
 export function auditRequestContext(req: Request): { requestId?: string; sourceIp?: string } {
   const requestId = typeof req.id === 'string' || typeof req.id === 'number' ? String(req.id) : '';
@@ -121,17 +137,7 @@ export function sessionRoutes(deps: SessionRouteDeps): Router {
   router.get('/v1/sessions', noStore, deps.authenticate, async (req, res) => {
     const { identity } = requireCaller(res);
     const query = parseRequest(ownSessionsQuery, req.query, 'query');
-    const page = await deps.sessions.list(
-      { by: 'principal', value: principalId(identity) },
-      {
-        limit: query.limit ?? DEFAULT_PAGE_SIZE,
-        ...(query.cursor === undefined ? {} : { cursor: query.cursor }),
-      },
-    );
-    res.json({
-      sessions: page.items.map((record) => sessionView(record, query.include === 'policy')),
-      ...(page.cursor === undefined ? {} : { cursor: page.cursor }),
-    });
+    res.json(await sessionPage(deps.sessions, { by: 'principal', value: principalId(identity) }, query));
   });
 
   router.delete(
