@@ -18,10 +18,6 @@ export class ServiceAccounts {
   byAccessKey(accessKeyId: string): ServiceAccountConfig | undefined {
     return this.#byAccessKey.get(accessKeyId);
   }
-
-  /** For SigV4 verification of long-term keys. */
-  readonly secretOf = (accessKeyId: string): string | undefined =>
-    this.#byAccessKey.get(accessKeyId)?.secretAccessKey;
 }
 
 /**

@@ -185,22 +185,23 @@ export class SigV4Verifier {
   }
 
   /**
-   * Verifies a request signed with a long-term key (`AKIA…`, a service account) whose secret
-   * `secretOf` knows. Such a request carries no session token; one that does is refused, as is an
-   * unknown key id (InvalidClientTokenId, as AWS answers). `expect` as for `verify`.
+   * Verifies a request signed with a long-term key (`AKIA…`, a service account) that `keyOf` knows, and
+   * answers that key's owner with it. Such a request carries no session token; one that does is refused,
+   * as is an unknown key id (InvalidClientTokenId, as AWS answers). `expect` as for `verify`.
    */
-  async verifyLongTermKey(
+  async verifyLongTermKey<Owner extends { secretAccessKey: string }>(
     parts: SignedRequestParts,
-    secretOf: (accessKeyId: string) => string | undefined,
+    keyOf: (accessKeyId: string) => Owner | undefined,
     expect: ExpectedScope = {},
-  ): Promise<Omit<VerifiedRequest, 'session'>> {
+  ): Promise<Omit<VerifiedRequest, 'session'> & { owner: Owner }> {
     const claimed = this.readAndCheck(parts);
     if (claimed.token !== undefined) throw invalidToken('a session token with a long-term key');
-    const secret = secretOf(claimed.accessKeyId);
-    if (secret === undefined) throw invalidToken('unknown long-term access key id');
-    await this.checkSignature(parts, claimed, secret);
+    const owner = keyOf(claimed.accessKeyId);
+    if (owner === undefined) throw invalidToken('unknown long-term access key id');
+    await this.checkSignature(parts, claimed, owner.secretAccessKey);
     checkService(claimed, expect);
     return {
+      owner,
       accessKeyId: claimed.accessKeyId,
       region: claimed.region,
       service: claimed.service,

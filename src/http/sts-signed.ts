@@ -5,7 +5,6 @@ import type { CredentialIssuer } from '../credentials/issuer.js';
 import { sessionPrincipal } from '../credentials/mint.js';
 import type { SigV4Verifier } from '../credentials/sigv4.js';
 import { buildFederationGrant } from '../policy/federation.js';
-import { InvalidCredentialError } from '../errors.js';
 import { signedRequestParts, type RequestWithRawBody } from './signed-request.js';
 import { credentialsXml } from './sts-xml.js';
 import {
@@ -46,13 +45,11 @@ export function getFederationToken(deps: {
     async handle(params, req: Request, res: Response) {
       const verified = await deps.sigv4.verifyLongTermKey(
         signedRequestParts(req as RequestWithRawBody),
-        deps.serviceAccounts.secretOf,
+        (accessKeyId) => deps.serviceAccounts.byAccessKey(accessKeyId),
         STS_SCOPE,
       );
       refuseUnsupported(params);
-      const account = deps.serviceAccounts.byAccessKey(verified.accessKeyId);
-      if (account === undefined)
-        throw new InvalidCredentialError('The security token included in the request is invalid');
+      const account = verified.owner;
       const name = requireParam(params, 'Name');
       const identity = federatedIdentity(account, name, deps.clock.now());
       await limitByPrincipal(deps.limits.mintByPrincipal, identity, req, res);
