@@ -1,5 +1,4 @@
 import { Router, type Request, type RequestHandler, type Response } from 'express';
-import { serialize } from 'cookie';
 import { principalId, type Identity } from '../auth/identity.js';
 import type { LoginSessions } from '../auth/login-session.js';
 import { STATE_TTL_MS, type OidcBrowserSignIn } from '../auth/oidc/browser.js';
@@ -7,7 +6,7 @@ import { AppError, AuthenticationError, NotFoundError } from '../errors.js';
 import { actorOf, type AuditLog } from '../audit/index.js';
 import type { RevocationService } from '../credentials/revocation.js';
 import type { Logger } from '../log.js';
-import { callerOf, readCookie, requireCsrf, type CookieSettings } from './authenticate.js';
+import { callerOf, cookieHeader, readCookie, requireCsrf, type CookieSettings } from './authenticate.js';
 import { revokeAudited } from './sessions.js';
 import type { PortalViews } from './views.js';
 
@@ -51,16 +50,7 @@ export async function beginLoginSession(
   const previous = readCookie(req, deps.cookies.sessionCookie);
   if (previous !== undefined) await deps.loginSessions.destroy(previous);
   const { id } = await deps.loginSessions.create(identity);
-  res.append(
-    'Set-Cookie',
-    serialize(deps.cookies.sessionCookie, id, {
-      httpOnly: true,
-      secure: deps.cookies.secure,
-      path: '/',
-      sameSite: 'lax',
-      maxAge: deps.sessionTtlMs / 1000,
-    }),
-  );
+  res.append('Set-Cookie', cookieHeader(deps.cookies, deps.cookies.sessionCookie, id, deps.sessionTtlMs));
   await deps.audit.record({
     type: 'signin.succeeded',
     method: identity.protocol === 'saml' ? 'saml' : 'oidc',
@@ -120,9 +110,7 @@ export async function renderSignInFailure(
  */
 export function authRoutes(deps: AuthRouteDeps): Router {
   const router = Router();
-  // `__Host-` over HTTPS: a sibling subdomain cannot plant its own binding value (login CSRF).
-  const bindingCookie = deps.cookies.secure ? '__Host-fp_oidc_binding' : 'fp_oidc_binding';
-  const cookieBase = { httpOnly: true, secure: deps.cookies.secure, path: '/' } as const;
+  const bindingCookie = deps.cookies.oidcBindingCookie;
 
   const signInFor = (id: unknown): OidcBrowserSignIn => {
     const signIn = typeof id === 'string' ? deps.signIns.get(id) : undefined;
@@ -134,17 +122,14 @@ export function authRoutes(deps: AuthRouteDeps): Router {
     const signIn = signInFor(req.params.idp);
     const { redirectTo, binding } = await signIn.start(safeReturnTo(req.query.returnTo));
     // SameSite=Lax: the IdP's redirect back is a top-level navigation from another site.
-    res.append(
-      'Set-Cookie',
-      serialize(bindingCookie, binding, { ...cookieBase, sameSite: 'lax', maxAge: STATE_TTL_MS / 1000 }),
-    );
+    res.append('Set-Cookie', cookieHeader(deps.cookies, bindingCookie, binding, STATE_TTL_MS));
     res.set('Cache-Control', 'no-store').redirect(303, redirectTo.href);
   });
 
   router.get('/auth/oidc/:idp/callback', deps.limits.signIn, async (req, res) => {
     const signIn = signInFor(req.params.idp);
     res.set('Cache-Control', 'no-store');
-    res.append('Set-Cookie', serialize(bindingCookie, '', { ...cookieBase, sameSite: 'lax', maxAge: 0 }));
+    res.append('Set-Cookie', cookieHeader(deps.cookies, bindingCookie, '', 0));
     let result;
     try {
       // The redirect URI the flow started with, plus the parameters the IdP sent: one source of truth.
@@ -179,10 +164,7 @@ export function authRoutes(deps: AuthRouteDeps): Router {
       );
     }
     if (caller?.kind === 'session') await deps.loginSessions.destroy(caller.sessionId);
-    res.append(
-      'Set-Cookie',
-      serialize(deps.cookies.sessionCookie, '', { ...cookieBase, sameSite: 'lax', maxAge: 0 }),
-    );
+    res.append('Set-Cookie', cookieHeader(deps.cookies, deps.cookies.sessionCookie, '', 0));
     if (req.accepts(['html', 'json']) === 'json') res.status(204).end();
     else res.redirect(303, '/');
   });

@@ -1,5 +1,5 @@
 import type { Request, RequestHandler, Response } from 'express';
-import { parse as parseCookies } from 'cookie';
+import { parse as parseCookies, serialize } from 'cookie';
 import type { Identity } from '../auth/identity.js';
 import { csrfTokenMatches, type LoginSession, type LoginSessions } from '../auth/login-session.js';
 import type { WorkloadTokenVerifier } from '../auth/oidc/bearer.js';
@@ -27,15 +27,43 @@ export function requireCaller(res: Response): Caller {
   return caller;
 }
 
+/**
+ * Cookie names and the Secure flag. Over HTTPS the names carry the `__Host-` prefix (Secure, Path=/, no
+ * Domain), so a sibling subdomain cannot plant its own session or binding value; on plain-HTTP loopback
+ * they do not (browsers refuse the prefix without Secure).
+ */
 export interface CookieSettings {
-  /** `__Host-fp_session` over HTTPS (Secure, Path=/, no Domain); `fp_session` on plain-HTTP loopback. */
   sessionCookie: string;
+  /** The OIDC sign-in's browser binding (login CSRF). */
+  oidcBindingCookie: string;
   secure: boolean;
 }
 
 export function cookieSettings(publicUrl: string): CookieSettings {
   const secure = new URL(publicUrl).protocol === 'https:';
-  return { sessionCookie: secure ? '__Host-fp_session' : 'fp_session', secure };
+  const prefix = secure ? '__Host-' : '';
+  return { sessionCookie: `${prefix}fp_session`, oidcBindingCookie: `${prefix}fp_oidc_binding`, secure };
+}
+
+/**
+ * A Set-Cookie value with the attributes every fedproxy cookie has: HttpOnly, Path=/, no Domain, Secure
+ * over HTTPS. `maxAgeMs` 0 clears the cookie. SameSite=Lax unless `none` is asked for (a cookie that must
+ * come back on an IdP's cross-site POST; browsers accept it only with Secure).
+ */
+export function cookieHeader(
+  settings: Pick<CookieSettings, 'secure'>,
+  name: string,
+  value: string,
+  maxAgeMs: number,
+  sameSite: 'lax' | 'none' = 'lax',
+): string {
+  return serialize(name, value, {
+    httpOnly: true,
+    secure: settings.secure,
+    path: '/',
+    sameSite,
+    maxAge: maxAgeMs / 1000,
+  });
 }
 
 export function readCookie(req: Request, name: string): string | undefined {

@@ -1,4 +1,3 @@
-import { serialize } from 'cookie';
 import express, { Router, type RequestHandler } from 'express';
 import type { LoginSessions } from '../auth/login-session.js';
 import { SamlResponseError } from '../auth/saml/refusal.js';
@@ -7,7 +6,7 @@ import { NotFoundError } from '../errors.js';
 import type { AuditLog } from '../audit/index.js';
 import type { Logger } from '../log.js';
 import { beginLoginSession, renderSignInFailure, safeReturnTo } from './auth.js';
-import { readCookie, type CookieSettings } from './authenticate.js';
+import { cookieHeader, readCookie, type CookieSettings } from './authenticate.js';
 
 /** Binds an SP-initiated SAML sign-in to the browser that started it (HTTPS only: SameSite=None). */
 const SAML_BINDING_COOKIE = '__Host-fp_saml_binding';
@@ -95,13 +94,7 @@ export function samlRoutes(deps: SamlRouteDeps): Router {
       // SameSite=None: it must come back on the IdP's cross-site POST to the ACS (HTTPS only).
       res.append(
         'Set-Cookie',
-        serialize(SAML_BINDING_COOKIE, binding, {
-          httpOnly: true,
-          secure: true,
-          sameSite: 'none',
-          path: '/',
-          maxAge: REQUEST_TTL_MS / 1000,
-        }),
+        cookieHeader(deps.cookies, SAML_BINDING_COOKIE, binding, REQUEST_TTL_MS, 'none'),
       );
     }
     res.set('Cache-Control', 'no-store').redirect(303, redirectTo);
